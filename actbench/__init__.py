@@ -1,0 +1,34 @@
+"""actbench: a benchmark-dataset package for activation-function search."""
+
+from actbench._version import __version__
+from actbench.errors import (
+    ActBenchError,
+    ArityError,
+    MissingExtraError,
+    NotInSpaceError,
+    ParseError,
+    UnknownOperatorError,
+    UnknownSpaceError,
+)
+from actbench.expr import Expr, evaluate, parse
+from actbench.ops import BASELINES, OPERATORS
+from actbench.space import Space, get_space, sample_points
+
+__all__ = [
+    "BASELINES",
+    "OPERATORS",
+    "ActBenchError",
+    "ArityError",
+    "Expr",
+    "MissingExtraError",
+    "NotInSpaceError",
+    "ParseError",
+    "Space",
+    "UnknownOperatorError",
+    "UnknownSpaceError",
+    "__version__",
+    "evaluate",
+    "get_space",
+    "parse",
+    "sample_points",
+]

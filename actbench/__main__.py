@@ -1,0 +1,3 @@
+from actbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Exceptions raised by actbench.
+
+Every exception subclasses a built-in so that callers can catch the broad kind
+(``ValueError``, ``KeyError``, ``ImportError``) without importing actbench.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ActBenchError",
+    "ArityError",
+    "MissingExtraError",
+    "NotInSpaceError",
+    "ParseError",
+    "UnknownOperatorError",
+    "UnknownSpaceError",
+]
+
+
+class ActBenchError(Exception):
+    """Base class of every error that actbench raises on purpose."""
+
+
+class ParseError(ActBenchError, ValueError):
+    """A function name that does not follow the grammar.
+
+    Attributes:
+        text: the input as given.
+        position: 0-based character offset of the problem in ``text``.
+        reason: the message without the caret diagram.
+    """
+
+    def __init__(self, reason: str, text: str, position: int) -> None:
+        self.reason = reason
+        self.text = text
+        self.position = position
+        super().__init__(_with_caret(reason, text, position))
+
+
+class UnknownOperatorError(ParseError):
+    """An operator name that is not in the registry (a :class:`ParseError`)."""
+
+    def __init__(self, op: str, text: str, position: int, known: Iterable[str]) -> None:
+        self.op = op
+        hint = did_you_mean(op, known)
+        reason = f"unknown operator {op!r}{hint}; `actbench ops` lists the operators"
+        super().__init__(reason, text, position)
+
+
+class ArityError(ParseError):
+    """An operator called with the wrong number of arguments (a :class:`ParseError`)."""
+
+
+class UnknownSpaceError(ActBenchError, KeyError):
+    """A search-space name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class NotInSpaceError(ActBenchError, KeyError):
+    """A function that is neither named in a space nor equivalent to one of its functions."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingExtraError(ActBenchError, ImportError):
+    """An optional dependency is missing; the message names the pip extra that installs it."""
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, n: int = 3) -> str:
+    """Return ``" (did you mean 'a', 'b'?)"`` for the closest choices, or ``""``."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered and word not in choices:
+        return f" (did you mean {lowered[word.lower()]!r}?)"
+    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + ", ".join(repr(c) for c in close) + "?)"
+
+
+def _with_caret(reason: str, text: str, position: int) -> str:
+    shown = text if len(text) <= 200 else None
+    if shown is None:
+        # Show a window around the position so huge inputs stay readable.
+        start = max(0, position - 80)
+        shown = ("..." if start else "") + text[start : position + 80] + "..."
+        caret_at = position - start + (3 if start else 0)
+    else:
+        caret_at = position
+    return f"{reason}\n  {shown}\n  {' ' * caret_at}^ (position {position})"

@@ -1,0 +1,62 @@
+"""PyTorch modules for functions of the language (needs the ``torch`` extra).
+
+Example::
+
+    import torch
+    from actbench.nn import Activation
+
+    act = Activation("mul(hard_sigmoid(hard_sigmoid(x)),elu(x))")
+    y = act(torch.linspace(-3, 3, 7))
+
+Each operator uses its registered torch implementation (:attr:`actbench.ops.Operator.torch`),
+which follows the same semantics as the float64 NumPy reference.
+"""
+
+from __future__ import annotations
+
+from actbench.errors import MissingExtraError
+
+try:
+    import torch
+except ImportError as e:  # pragma: no cover - exercised by a test that hides torch
+    raise MissingExtraError(
+        "actbench.nn needs PyTorch, an optional extra: pip install 'actbench[torch]' "
+        "(a CPU-only machine can use the CPU wheel, e.g. pip install torch==2.13.0)"
+    ) from e
+
+from actbench.expr import Expr, parse
+from actbench.ops import OPERATORS
+
+__all__ = ["Activation"]
+
+
+class Activation(torch.nn.Module):
+    """An elementwise activation function given by its name.
+
+    Args:
+        name: a function name such as ``"swish(x)"`` or a parsed :class:`actbench.Expr`.
+
+    Raises:
+        ParseError: the name is not valid (see :func:`actbench.parse`).
+    """
+
+    def __init__(self, name: str | Expr) -> None:
+        super().__init__()
+        self.expr = parse(name)
+        self.name = str(self.expr)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _forward(self.expr, x, {})
+
+    def extra_repr(self) -> str:
+        return repr(self.name)
+
+
+def _forward(expr: Expr, x: torch.Tensor, memo: dict[str, torch.Tensor]) -> torch.Tensor:
+    if not expr.args:
+        return x
+    key = str(expr)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = OPERATORS[expr.op].torch(*(_forward(a, x, memo) for a in expr.args))
+    return hit

@@ -1,0 +1,70 @@
+import json
+import subprocess
+import sys
+
+from actbench.cli import main
+
+
+def test_eval_text(capsys):
+    assert main(["eval", "mul(hard_sigmoid(hard_sigmoid(x)), elu(x))"]) == 0
+    out = capsys.readouterr().out
+    assert "mul(hard_sigmoid(hard_sigmoid(x)),elu(x))" in out
+    assert "HardSigmoid(HardSigmoid(x)) · ELU(x)" in out
+    assert "on the 1000 sample points (float64)" in out
+
+
+def test_eval_points_json_and_space(capsys):
+    assert main(["eval", "relu(x)", "--x", "-1", "0", "2", "--json", "--space", "act-bench"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["y"] == [0.0, 0.0, 2.0]
+    assert info["representative"] == "sub(relu(x),zero(x))"
+    assert "add(relu(x),zero(x))" in info["equivalents"]
+    assert main(["eval", "div(one(x),x)", "--x", "0", "--dtype", "float32"]) == 0
+    assert "f(0) = inf" in capsys.readouterr().out
+
+
+def test_eval_summary_json(capsys):
+    assert main(["eval", "div(zero(x),zero(x))", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sample_points"]["nan"] == 1000 and info["sample_points"]["min"] is None
+
+
+def test_eval_errors_exit_2(capsys):
+    assert main(["eval", "rleu(x)"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'relu'" in err and "^" in err
+    assert main(["eval", "relu(x)", "--space", "nope"]) == 2
+    assert "unknown space 'nope'" in capsys.readouterr().err
+    assert main(["eval", "tanh(tanh(tanh(x)))", "--space", "act-bench"]) == 2
+
+
+def test_space_writes_classes(tmp_path, capsys):
+    out = tmp_path / "classes.tsv"
+    assert main(["space", "act-bench", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "names        5,103" in text and "unique       2,791" in text and "paper        2,913" in text
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("# actbench")
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == 2791
+    assert sum(int(r[1]) for r in rows) == 5103
+    relu = next(r for r in rows if r[0] == "sub(relu(x),zero(x))")
+    assert "add(relu(x),zero(x))" in relu[2].split(" ")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_space_list_ops_and_errors(tmp_path, capsys):
+    assert main(["space", "--list"]) == 0
+    assert "large" in capsys.readouterr().out
+    assert main(["ops"]) == 0
+    out = capsys.readouterr().out
+    assert "hard_sigmoid" in out and "(extra: CoAtNet experiment)" in out
+    assert main(["space", "act-bench", "-o", str(tmp_path / "missing" / "x.tsv")]) == 2
+    assert "No such file or directory" in capsys.readouterr().err
+    assert main([]) == 2
+
+
+def test_console_entry_point_help():
+    out = subprocess.run([sys.executable, "-m", "actbench", "space", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "equivalence classes" in out or "equivalent functions" in out

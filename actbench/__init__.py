@@ -7,15 +7,21 @@ from actbench.errors import (
     MissingExtraError,
     NotInSpaceError,
     ParseError,
+    UnknownBenchmarkError,
+    UnknownFunctionError,
     UnknownOperatorError,
     UnknownSpaceError,
 )
 from actbench.expr import Expr, evaluate, parse
 from actbench.ops import BASELINES, OPERATORS
 from actbench.space import Space, get_space, sample_points
+from actbench.bench import ActBench, Budget, Record
 
 __all__ = [
+    "ActBench",
     "BASELINES",
+    "Budget",
+    "Record",
     "OPERATORS",
     "ActBenchError",
     "ArityError",
@@ -24,6 +30,8 @@ __all__ = [
     "NotInSpaceError",
     "ParseError",
     "Space",
+    "UnknownBenchmarkError",
+    "UnknownFunctionError",
     "UnknownOperatorError",
     "UnknownSpaceError",
     "__version__",

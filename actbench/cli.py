@@ -32,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ActBenchError as e:
         print(f"actbench: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"actbench: error: {e}", file=sys.stderr)
+    except (OSError, KeyError, ValueError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"actbench: error: {msg}", file=sys.stderr)
         return 2
 
 
@@ -76,7 +77,166 @@ def _build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("ops", help="list the operators of the function language",
                        description="List every operator with its kind and display name.")
     o.set_defaults(func=_cmd_ops)
+    _add_table_commands(sub)
     return p
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", help="Hub revision (default: the one pinned in this actbench release)")
+    p.add_argument("--cache-dir", type=Path, help="cache folder (default $ACTBENCH_CACHE or ~/.cache/actbench)")
+    p.add_argument("--offline", action="store_true", default=None, help="never use the network")
+
+
+def _add_table_commands(sub) -> None:
+    d = sub.add_parser(
+        "download", help="download a benchmark table from the Hugging Face Hub into the cache",
+        description="Download the table of BENCH (cnn, resnet, vit) from the Hub dataset repository named in "
+        "this actbench's manifest, check its sha256, and keep it in the cache. A damaged cached copy is "
+        "deleted and downloaded again.")
+    d.add_argument("bench", help="benchmark name: cnn, resnet or vit")
+    d.add_argument("--force", action="store_true", help="download again even if a verified copy is cached")
+    _bench_args(d)
+    d.set_defaults(func=_cmd_download)
+
+    i = sub.add_parser("info", help="describe a table: what it measures, where it came from, its size",
+                       description="Print a table's benchmark, splits, aggregation, provenance and counts.")
+    i.add_argument("bench", help="benchmark name (cnn, resnet, vit) or path of a .h5 table")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    _bench_args(i)
+    i.set_defaults(func=_cmd_info)
+
+    q = sub.add_parser(
+        "query", help="look up one function's results in a benchmark table",
+        description="Print the training results of NAME in benchmark B. Any spelling, any name the table lists "
+        "as equivalent, and any function with the same outputs on the sample points is answered.")
+    q.add_argument("name", help="function name, e.g. 'swish(x)'")
+    q.add_argument("--bench", "-b", required=True, help="benchmark name (cnn, resnet, vit) or path of a .h5 table")
+    q.add_argument("--seed", type=int, help="one run's values instead of the aggregate (tables with per-seed values)")
+    q.add_argument("--json", action="store_true", help="print the record as JSON")
+    _bench_args(q)
+    q.set_defaults(func=_cmd_query)
+
+    c = sub.add_parser(
+        "convert", help="convert an official Act-Bench JSON file into a table",
+        description="Convert an official release file (act-bench-cnn.json, act-bench-resnet.json, "
+        "act-bench-vit.json) into an actbench table (HDF5, format v1), reading one record at a time.")
+    c.add_argument("src", type=Path, help="the official JSON file")
+    c.add_argument("--bench", "-b", required=True, help="which benchmark the file holds: cnn, resnet or vit")
+    c.add_argument("-o", "--output", type=Path, help="the table to write (default: SRC with .h5)")
+    c.add_argument("--source", choices=["official-json", "test-fixture"], default="official-json",
+                   help="provenance label; use test-fixture for synthetic files")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=_cmd_convert)
+
+    v = sub.add_parser("validate", help="check that a file is a valid actbench table",
+                       description="Check the structure and values of a table; exit 1 and list the problems "
+                       "if it is not valid.")
+    v.add_argument("path", type=Path)
+    v.set_defaults(func=_cmd_validate)
+
+    pub = sub.add_parser(
+        "publish", help="(maintainers) write the manifest of a folder of tables and upload it to the Hub",
+        description="Validate every .h5 table in FOLDER, write FOLDER/manifest.json (sha256 and size per "
+        "table), and upload the folder to the Hub dataset repository REPO_ID (needs a write token, "
+        "e.g. from `huggingface-cli login`). Copy the written manifest to actbench/data/manifest.json "
+        "for the next release.")
+    pub.add_argument("folder", type=Path)
+    pub.add_argument("--repo-id", required=True, help="Hub dataset repository, e.g. ORG/act-bench")
+    pub.add_argument("--dry-run", action="store_true", help="write the manifest, upload nothing")
+    pub.set_defaults(func=_cmd_publish)
+
+
+def _open(args: argparse.Namespace, name: str):
+    from actbench.bench import ActBench
+
+    return ActBench(name, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline)
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from actbench.hub import ensure_table
+
+    path = ensure_table(args.bench, revision=args.revision, cache=args.cache_dir, offline=args.offline,
+                        force=args.force)
+    print(path)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    bench = _open(args, args.bench)
+    t = bench._table
+    info = {
+        "path": str(bench.path),
+        "size_bytes": bench.path.stat().st_size,
+        "rows": len(bench),
+        "names (incl. equivalents)": len(t.aliases),
+        "diverged rows": int(bench.table()["diverged"].sum()),
+        "fim_dims": t.n_fim,
+        "fim_layout": [layer.name for layer in t.fim_layers] if t.fim_layers else "unknown",
+        "seeds": t.seeds if t.seeds is not None else f"aggregates only ({t.info.n_seeds} runs)",
+        "info": t.info.model_dump(),
+        "provenance": t.provenance.model_dump(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for k, v in info.items():
+        if isinstance(v, dict):
+            print(f"{k}:")
+            for kk, vv in v.items():
+                print(f"  {kk:<18} {vv}")
+        else:
+            print(f"{k:<26} {v}")
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    bench = _open(args, args.bench)
+    rec = bench.query(args.name, seed=args.seed)
+    if args.json:
+        print(rec.model_dump_json(indent=2))
+        return 0
+    for k, v in rec.model_dump().items():
+        if k == "equivalents":
+            v = " ".join(v)
+        print(f"{k:<18} {v}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from actbench.convert import convert_official_json
+
+    out = args.output or args.src.with_suffix(".h5")
+    report = convert_official_json(args.src, out, bench=args.bench, source=args.source,
+                                   progress=not args.no_progress)
+    print(f"wrote {out}: {report['rows']:,} rows, FIM length {report['fim_length']}, "
+          f"{report['fim_missing']:,} rows without FIM, {report['diverged_values']:,} NaN values (diverged), "
+          f"{report['missing_values']:,} absent values; input sha256 {report['sha256']}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from actbench.table import validate_table
+
+    if not args.path.exists():
+        raise FileNotFoundError(f"no file at {args.path}")
+    problems = validate_table(args.path)
+    if problems:
+        print(f"{args.path}: NOT a valid actbench table")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"{args.path}: valid actbench table (format v1)")
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from actbench.hub import publish
+
+    man = publish(args.folder, repo_id=args.repo_id, dry_run=args.dry_run)
+    print(man.model_dump_json(indent=2))
+    print(f"wrote {args.folder / 'manifest.json'}" + (" (dry run: nothing uploaded)" if args.dry_run else
+          f"; uploaded to {args.repo_id}@{man.revision}"))
+    return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ __all__ = [
     "MissingExtraError",
     "NotInSpaceError",
     "ParseError",
+    "UnknownBenchmarkError",
+    "UnknownFunctionError",
     "UnknownOperatorError",
     "UnknownSpaceError",
 ]
@@ -94,3 +96,18 @@ def _with_caret(reason: str, text: str, position: int) -> str:
     else:
         caret_at = position
     return f"{reason}\n  {shown}\n  {' ' * caret_at}^ (position {position})"
+
+
+class UnknownFunctionError(ActBenchError, KeyError):
+    """A function that a benchmark table has no row for; the message says whether it is outside the
+    benchmark's search space or only missing from the table, with "did you mean"."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownBenchmarkError(ActBenchError, KeyError):
+    """A benchmark name that is not registered (and not a path to a table file)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])

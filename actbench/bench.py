@@ -1,0 +1,417 @@
+"""Query a benchmark table: ``ActBench("resnet").query("swish(x)")``.
+
+A runnable manual, on a small synthetic table that this example writes itself (the real tables
+come from ``actbench download`` or ``actbench convert``; see ``docs/tables.md``):
+
+>>> import pathlib, tempfile
+>>> from actbench import ActBench
+>>> from actbench.table import TableWriter, TableInfo, Provenance
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.h5"
+>>> info = TableInfo(benchmark="demo", space="act-bench", n_seeds=1)
+>>> prov = Provenance.now(source="test-fixture", description="synthetic values for this manual")
+>>> with TableWriter(path, info=info, provenance=prov) as w:
+...     _ = w.add("add(relu(x),zero(x))", {"val_acc": 0.91, "test_acc": 0.90, "runtime_s": 60.0},
+...               equivalents=["add(zero(x),relu(x))"])
+...     _ = w.add("mul(tanh(x),sigmoid(x))", {"val_acc": 0.85, "test_acc": 0.84, "runtime_s": 55.0})
+
+Open a table by benchmark name (``"cnn"``, ``"resnet"``, ``"vit"``: cached or downloaded) or by path:
+
+>>> bench = ActBench(path)
+>>> len(bench), "add(zero(x), relu(x))" in bench
+(2, True)
+
+``query`` accepts any spelling, any name the table lists as equivalent, and any function with the
+same outputs on the sample points; the record says which row answered and how:
+
+>>> r = bench.query("relu(x)")
+>>> r.representative, r.resolved_by, r.val_acc
+('add(relu(x),zero(x))', 'outputs', 0.91)
+
+Queries are what a search algorithm pays for: each distinct row is charged once, with its runtime
+as simulated training time. Analysis calls (``table``, ``metric``, ``features``, ``best``) are free
+and are not for search algorithms:
+
+>>> _ = bench.query("add(zero(x),relu(x))")          # same row: not charged again
+>>> bench.budget.evaluations, bench.budget.seconds
+(1, 60.0)
+>>> bench.budget.reset()
+>>> bench.best(1)["val_acc"].tolist()
+[0.91]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from actbench._version import __version__
+from actbench.errors import NotInSpaceError, UnknownBenchmarkError, UnknownFunctionError, did_you_mean
+from actbench.expr import Expr, evaluate, parse
+from actbench.space import SPACES, get_space, output_keys
+from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, TableInfo, fim_layout, read_table
+
+__all__ = ["BENCHMARKS", "ActBench", "BenchmarkSpec", "Budget", "Record"]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark served by name: what it measured and how its official file is named."""
+
+    name: str
+    title: str
+    info: TableInfo
+    json_name: str
+    fim_layers: tuple[tuple[str, int], ...] | None = None
+
+    def layout(self) -> list[FimLayer] | None:
+        return fim_layout(self.fim_layers) if self.fim_layers else None
+
+
+_CIFAR10 = dict(train_split="CIFAR-10 training data (as released)",
+                val_split="validation split of the official release",
+                test_split="CIFAR-10 test set")
+
+#: The paper's three benchmarks (SPEC §4, §6).
+BENCHMARKS: dict[str, BenchmarkSpec] = {
+    "cnn": BenchmarkSpec(
+        "cnn", "Act-Bench-CNN",
+        TableInfo(benchmark="cnn", space="act-bench", description="All-CNN-C on CIFAR-10", n_seeds=3,
+                  aggregation="median of 3 runs", **_CIFAR10),
+        "act-bench-cnn.json",
+        # All-CNN-C's 9 conv layers, weights incl. bias (SPEC §6): 13,683 CDF bins in all
+        tuple((f"conv{i + 1}", n) for i, n in enumerate(
+            (2688, 83040, 83040, 166080, 331968, 331968, 331968, 37056, 1930))),
+    ),
+    "resnet": BenchmarkSpec(
+        "resnet", "Act-Bench-ResNet",
+        TableInfo(benchmark="resnet", space="act-bench", description="ResNet-56 on CIFAR-10", n_seeds=3,
+                  aggregation="median of 3 runs", **_CIFAR10),
+        "act-bench-resnet.json",
+    ),
+    "vit": BenchmarkSpec(
+        "vit", "Act-Bench-ViT",
+        TableInfo(benchmark="vit", space="act-bench", description="MobileViTv2-0.5 on Imagenette (160 px)",
+                  n_seeds=1, aggregation="single run", train_split="Imagenette training set",
+                  val_split="Imagenette validation set",
+                  test_split="Imagenette validation set (the same split as validation: the release has no "
+                             "separate test set)",
+                  val_is_test=True),
+        "act-bench-vit.json",
+    ),
+}
+
+
+# NaN (no value) is written as JSON null; reading null back gives NaN again.
+Metric = Annotated[float, BeforeValidator(lambda v: math.nan if v is None else v)]
+
+
+class Record(BaseModel):
+    """One answer of :meth:`ActBench.query`. Metrics are NaN where the table has no value.
+
+    Attributes:
+        name: the name as asked.
+        representative: the table row that answered (its class representative).
+        resolved_by: ``"name"`` (the row's own name), ``"equivalent"`` (a name the table lists as
+            equivalent), or ``"outputs"`` (an unlisted function with the same outputs).
+        seed: the seed of the values, or None for the aggregate (see ``aggregation``).
+        diverged: training diverged (some metric is NaN in the source).
+        missing: metric columns with no value.
+        val_is_test: validation and test metrics come from the same split.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    representative: str
+    row: int
+    resolved_by: Literal["name", "equivalent", "outputs"]
+    benchmark: str
+    seed: int | None
+    aggregation: str
+    train_acc: Metric
+    val_acc: Metric
+    test_acc: Metric
+    train_loss: Metric
+    val_loss: Metric
+    test_loss: Metric
+    runtime_s: Metric
+    diverged: bool
+    missing: tuple[str, ...]
+    equivalents: tuple[str, ...]
+    train_split: str
+    val_split: str
+    test_split: str
+    val_is_test: bool
+    source: str
+    actbench_version: str = __version__
+
+
+@dataclass
+class Budget:
+    """What queries have cost: distinct functions evaluated and simulated training seconds.
+
+    A row is charged once however many equivalent names ask for it; rows whose runtime is unknown
+    (NaN) add no seconds.
+    """
+
+    evaluations: int = 0
+    seconds: float = 0.0
+    _rows: set[int] = field(default_factory=set, repr=False)
+
+    def charge(self, row: int, runtime_s: float) -> None:
+        if row in self._rows:
+            return
+        self._rows.add(row)
+        self.evaluations += 1
+        if runtime_s == runtime_s:  # not NaN
+            self.seconds += float(runtime_s)
+
+    def reset(self) -> None:
+        """Start counting from zero again."""
+        self.evaluations, self.seconds = 0, 0.0
+        self._rows.clear()
+
+
+class ActBench:
+    """A benchmark table, opened by benchmark name or by path.
+
+    Args:
+        name_or_path: ``"cnn"``, ``"resnet"``, ``"vit"``, or the path of a table file (``.h5``).
+        revision: Hub revision (default: the one pinned in the package's manifest).
+        cache_dir: where downloaded tables live (default ``$ACTBENCH_CACHE`` or ``~/.cache/actbench``).
+        offline: never use the network (default: ``ACTBENCH_OFFLINE`` / ``HF_HUB_OFFLINE``).
+
+    Raises:
+        UnknownBenchmarkError: neither a registered benchmark nor an existing file.
+        actbench.hub.TableNotAvailableError: the table is not cached and cannot be downloaded; the
+            message names ``actbench download`` and ``actbench convert``.
+        actbench.table.CorruptTableError, actbench.table.TableFormatError: the file is damaged or invalid.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        offline: bool | None = None,
+    ) -> None:
+        self._table = read_table(_resolve(name_or_path, revision=revision, cache_dir=cache_dir, offline=offline))
+        info = self._table.info
+        self.name: str = info.benchmark
+        self.budget = Budget()
+        self._resolved: dict[str, tuple[int, str]] = {}
+        self._equivalents: list[tuple[str, ...]] | None = None
+        self._by_h1: dict[int, list[int]] | None = None
+        self._per_seed: dict[str, np.ndarray] | None = None
+        self._row_missing = np.stack([self._table.flags[c] == MISSING for c in METRICS], axis=1)
+        self._row_diverged = np.any(np.stack([self._table.flags[c] == DIVERGED for c in METRICS]), axis=0)
+        self._base = dict(benchmark=info.benchmark, aggregation=info.aggregation, train_split=info.train_split,
+                          val_split=info.val_split, test_split=info.test_split, val_is_test=info.val_is_test,
+                          source=self._table.provenance.source)
+
+    # --- what the table is -------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._table.path
+
+    @property
+    def info(self) -> TableInfo:
+        return self._table.info
+
+    @property
+    def provenance(self):
+        """Where the values came from (:class:`actbench.table.Provenance`)."""
+        return self._table.provenance
+
+    @property
+    def seeds(self) -> list[int] | None:
+        """Seeds with per-seed values, or None when the table holds only aggregates."""
+        return self._table.seeds
+
+    @property
+    def fim_layers(self) -> list[FimLayer] | None:
+        """Per-layer layout of the FIM feature, or None when unknown."""
+        return self._table.fim_layers
+
+    def __len__(self) -> int:
+        return self._table.n_rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table.names)
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self._resolve(name)  # type: ignore[arg-type]
+        except (UnknownFunctionError, ValueError, TypeError):
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<ActBench {self.name!r}: {len(self):,} functions, {self.info.description or self.path.name}>"
+
+    # --- queries (charged) ---------------------------------------------------------------------
+
+    def query(self, name: str | Expr, *, seed: int | None = None) -> Record:
+        """The results of training with function ``name``; charged to :attr:`budget`.
+
+        Args:
+            name: any spelling of any function; equivalent names answer with the same row.
+            seed: a seed of :attr:`seeds` for that run's values instead of the aggregate.
+
+        Raises:
+            actbench.ParseError: the name is malformed.
+            UnknownFunctionError: the table has no equivalent row; says whether the function is
+                outside the benchmark's space or only missing from the table.
+            ValueError: ``seed`` is not one of the table's seeds.
+        """
+        row, how = self._resolve(name)
+        t = self._table
+        self.budget.charge(row, t.metrics["runtime_s"][row])
+        if seed is None:
+            vals = {c: float(t.metrics[c][row]) for c in METRICS}
+            diverged = bool(self._row_diverged[row])
+            missing = tuple(c for c, m in zip(METRICS, self._row_missing[row]) if m)
+        else:
+            j = self._seed_index(seed)
+            vals = {c: float(self._per_seed[c][row, j]) for c in METRICS}
+            diverged = bool(self._per_seed["diverged"][row, j])
+            missing = tuple(c for c in METRICS if vals[c] != vals[c] and not diverged)
+        return Record(name=str(name), representative=t.names[row], row=row, resolved_by=how, seed=seed,
+                      diverged=diverged, missing=missing, equivalents=self._equivalents_of(row),
+                      **vals, **self._base)
+
+    def _seed_index(self, seed: int) -> int:
+        seeds = self._table.seeds
+        if seeds is None:
+            raise ValueError(f"this table holds only aggregated values ({self.info.aggregation}); "
+                             "query without seed=")
+        if seed not in seeds:
+            raise ValueError(f"seed {seed} is not in this table; its seeds are {seeds}")
+        if self._per_seed is None:
+            self._per_seed = {c: self._table.per_seed(c) for c in METRICS}
+            self._per_seed["diverged"] = self._table.seed_diverged()
+        return seeds.index(seed)
+
+    # --- resolution ----------------------------------------------------------------------------
+
+    def lookup(self, name: str | Expr) -> str:
+        """The representative (row name) that answers for ``name``; free, not charged."""
+        return self._table.names[self._resolve(name)[0]]
+
+    def _resolve(self, name: str | Expr) -> tuple[int, str]:
+        key = name if isinstance(name, str) else str(name)
+        hit = self._resolved.get(key)
+        if hit is not None:
+            return hit
+        t = self._table
+        expr = parse(name)
+        canon = str(expr)
+        row = t.aliases.get(canon)
+        if row is not None:
+            hit = (row, "name" if t.names[row] == canon else "equivalent")
+        else:
+            row = self._row_by_outputs(expr)
+            if row is None:
+                raise UnknownFunctionError(self._unknown_message(expr))
+            hit = (row, "outputs")
+        if len(self._resolved) < 1_000_000:
+            self._resolved[key] = hit
+        return hit
+
+    def _row_by_outputs(self, expr: Expr) -> int | None:
+        if self._by_h1 is None:
+            self._by_h1 = {}
+            for i, h in enumerate(self._table.h1.tolist()):
+                self._by_h1.setdefault(h, []).append(i)
+        h1, h2 = output_keys(evaluate(expr))
+        rows = [r for r in self._by_h1.get(int(h1[0]), []) if self._table.h2[r] == h2[0]]
+        if not rows:
+            return None
+        return max(rows, key=lambda r: self._table.names[r])  # the greatest name, as for representatives
+
+    def _unknown_message(self, expr: Expr) -> str:
+        space_name = self.info.space
+        where = f"table {self.path.name!r} ({len(self):,} rows)"
+        hint = did_you_mean(str(expr), self._table.aliases)
+        if space_name in SPACES and space_name != "large":
+            try:
+                rep = get_space(space_name).canonical(expr)
+                return (f"{str(expr)!r} is in the {space_name!r} search space (class {rep!r}) but {where} has "
+                        f"no row for it{hint}")
+            except NotInSpaceError:
+                schemas = ", ".join(SPACES[space_name].schemas)
+                return (f"{str(expr)!r} is outside the benchmark's search space {space_name!r} ({schemas}), "
+                        f"and no function in {where} has the same outputs{hint}")
+        return f"{str(expr)!r} is not in {where}, and no row has the same outputs{hint}"
+
+    def _equivalents_of(self, row: int) -> tuple[str, ...]:
+        if self._equivalents is None:
+            groups: list[list[str]] = [[] for _ in range(len(self))]
+            for alias, r in self._table.aliases.items():
+                groups[r].append(alias)
+            self._equivalents = [tuple(sorted(g)) for g in groups]
+        return self._equivalents[row]
+
+    # --- analysis (free; not for search algorithms) --------------------------------------------
+
+    def metric(self, column: str) -> np.ndarray:
+        """(n_rows,) values of one metric for every row, in row order. Free: not charged."""
+        if column not in METRICS:
+            raise KeyError(f"unknown metric {column!r}{did_you_mean(column, METRICS)}; metrics: {', '.join(METRICS)}")
+        return self._table.metrics[column].copy()
+
+    def table(self):
+        """All rows as a pandas DataFrame (index: representative names). Free: not charged."""
+        import pandas as pd
+
+        t = self._table
+        df = pd.DataFrame({c: t.metrics[c] for c in METRICS}, index=pd.Index(t.names, name="function"))
+        df["diverged"] = self._row_diverged
+        rows = np.fromiter(t.aliases.values(), dtype=np.int64, count=len(t.aliases))
+        df["n_equivalents"] = np.bincount(rows, minlength=len(self))
+        return df
+
+    def best(self, k: int = 10, *, metric: str = "val_acc"):
+        """The ``k`` best rows by ``metric`` (highest accuracy; lowest loss or runtime), as a
+        DataFrame. NaN sorts last. Free: not charged."""
+        df = self.table()
+        if metric not in METRICS:
+            raise KeyError(f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}; metrics: {', '.join(METRICS)}")
+        ascending = not metric.endswith("_acc")
+        return df.sort_values(metric, ascending=ascending, na_position="last", kind="stable").head(k)
+
+    def features(self, kind: Literal["fim", "outputs"], rows=None) -> np.ndarray:
+        """(n_rows, d) float32 features read from disk now: ``"fim"`` (the concatenated per-layer
+        FIM CDFs; NaN rows where missing) or ``"outputs"`` (values on the 1000 sample points).
+        Free: not charged."""
+        sel = slice(None) if rows is None else np.asarray(rows)
+        if kind == "fim":
+            return self._table.fim(sel)
+        if kind == "outputs":
+            return self._table.outputs(sel)
+        raise ValueError(f"features kind must be 'fim' or 'outputs', got {kind!r}")
+
+
+def _resolve(name_or_path, *, revision, cache_dir, offline) -> Path:
+    from actbench import hub
+
+    text = os.fspath(name_or_path)
+    if text in BENCHMARKS:
+        return hub.ensure_table(text, revision=revision, cache=cache_dir, offline=offline)
+    path = Path(text).expanduser()
+    if path.exists() or path.suffix in (".h5", ".hdf5") or os.sep in text:
+        if not path.exists():
+            raise FileNotFoundError(f"no table at {path}")
+        return path
+    raise UnknownBenchmarkError(
+        f"unknown benchmark {text!r}{did_you_mean(text, BENCHMARKS)}; benchmarks: {', '.join(BENCHMARKS)} "
+        "(or give the path of a table file)")

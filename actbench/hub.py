@@ -1,0 +1,246 @@
+"""Download tables from the Hugging Face Hub, verify them, cache them, and publish them.
+
+The package ships a manifest (``actbench/data/manifest.json``) naming the Hub dataset repository,
+the pinned revision, and the sha256 and size of every published table. A table is downloaded
+once into the cache (``$ACTBENCH_CACHE``, default ``~/.cache/actbench``), checked against the
+manifest, and opened from there afterwards without any network access. A file that fails the
+check is deleted, never opened; downloading again repairs it.
+
+Environment variables:
+
+* ``ACTBENCH_CACHE``: the cache folder.
+* ``ACTBENCH_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``): never touch the network.
+* ``ACTBENCH_MANIFEST``: a manifest file to use instead of the shipped one (mirrors, tests).
+* ``ACTBENCH_HUB_ENDPOINT``: the Hub endpoint (default: huggingface_hub's, i.e. ``HF_ENDPOINT``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from actbench.errors import ActBenchError
+from actbench.table import sha256_file, validate_table
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "Manifest",
+    "ManifestEntry",
+    "TableNotAvailableError",
+    "cache_dir",
+    "ensure_table",
+    "is_offline",
+    "load_manifest",
+    "publish",
+]
+
+
+class TableNotAvailableError(ActBenchError, FileNotFoundError):
+    """A benchmark table that is neither cached nor downloadable right now."""
+
+
+class DownloadError(ActBenchError, ConnectionError):
+    """The Hub could not be reached or refused the download."""
+
+
+class ChecksumError(ActBenchError, OSError):
+    """A downloaded or cached file whose sha256 does not match the manifest; it was deleted."""
+
+
+class ManifestEntry(BaseModel):
+    """One published table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    filename: str
+    sha256: str
+    size: int
+
+
+class Manifest(BaseModel):
+    """The published tables: where they are and what they must hash to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: str = "actbench-manifest"
+    version: int = 1
+    repo_id: str
+    revision: str | None = None
+    files: dict[str, ManifestEntry] = {}
+    note: str = ""
+
+
+def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
+    """The manifest at ``path``, else ``$ACTBENCH_MANIFEST``, else the one shipped in the package."""
+    path = path or os.environ.get("ACTBENCH_MANIFEST")
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        text = resources.files("actbench").joinpath("data/manifest.json").read_text(encoding="utf-8")
+    return Manifest.model_validate_json(text)
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``override``, else ``$ACTBENCH_CACHE``, else ``~/.cache/actbench``."""
+    if override is not None:
+        return Path(override).expanduser()
+    env = os.environ.get("ACTBENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "actbench"
+
+
+def is_offline(override: bool | None = None) -> bool:
+    """``override`` if given, else whether ACTBENCH_OFFLINE or HF_HUB_OFFLINE is set to a true value."""
+    if override is not None:
+        return override
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+               for v in ("ACTBENCH_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def _how_to_get(bench: str) -> str:
+    return (f"Get it with `actbench download {bench}` (needs the network), or convert the official release: "
+            f"`actbench convert act-bench-{bench}.json --bench {bench}` (then open the .h5 file by path).")
+
+
+def ensure_table(
+    bench: str,
+    *,
+    revision: str | None = None,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    force: bool = False,
+    progress: bool = True,
+    manifest: Manifest | None = None,
+) -> Path:
+    """Path of the verified local copy of benchmark ``bench``'s table, downloading it if needed.
+
+    Raises:
+        TableNotAvailableError: not published, or not cached while offline.
+        DownloadError: the Hub could not be reached.
+        ChecksumError: the file does not match the manifest (it has been deleted).
+    """
+    man = manifest or load_manifest()
+    entry = man.files.get(bench)
+    if entry is None:
+        raise TableNotAvailableError(
+            f"the {bench!r} table is not published for this actbench release (the manifest of {man.repo_id} has "
+            f"no entry for it), so `actbench download {bench}` cannot fetch it yet. Convert the official release "
+            f"instead: `actbench convert act-bench-{bench}.json --bench {bench}`, then open the .h5 file by path.")
+    rev = revision or man.revision or "main"
+    pinned = rev == (man.revision or "main")
+    dest = cache_dir(cache) / bench / rev / entry.filename
+    if dest.exists() and not force:
+        if _verified(dest, entry, pinned=pinned):
+            return dest
+        dest.unlink()
+        _marker(dest).unlink(missing_ok=True)
+        if is_offline(offline):
+            raise ChecksumError(f"the cached {bench!r} table at {dest} did not match its checksum and was deleted. "
+                                + _how_to_get(bench))
+    if is_offline(offline):
+        raise TableNotAvailableError(f"the {bench!r} table is not in the cache ({dest}) and offline mode is on "
+                                     "(ACTBENCH_OFFLINE / HF_HUB_OFFLINE). " + _how_to_get(bench))
+    _download(bench, man, entry, rev, dest, force=force, progress=progress)
+    if not _verified(dest, entry, pinned=pinned, fresh=True):
+        got = sha256_file(dest)
+        dest.unlink()
+        raise ChecksumError(f"the downloaded {bench!r} table has sha256 {got}, the manifest expects {entry.sha256}; "
+                            "the file was deleted. Run the download again; if this repeats, the Hub copy differs "
+                            "from this actbench release (upgrade actbench).")
+    return dest
+
+
+def _download(bench: str, man: Manifest, entry: ManifestEntry, rev: str, dest: Path, *, force: bool, progress: bool) -> None:
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    except ImportError as e:  # pragma: no cover - huggingface_hub is a core dependency
+        raise DownloadError("downloading needs huggingface_hub: pip install huggingface_hub") from e
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not progress:
+        disable_progress_bars()
+    try:
+        hf_hub_download(
+            man.repo_id, entry.filename, repo_type="dataset", revision=rev, local_dir=dest.parent,
+            force_download=force, endpoint=os.environ.get("ACTBENCH_HUB_ENDPOINT") or None,
+        )
+    except Exception as e:  # the hub client raises many kinds (HTTP, connection, not found)
+        raise DownloadError(f"could not download {entry.filename} from {man.repo_id}@{rev}: "
+                            f"{type(e).__name__}: {e}. " + _how_to_get(bench)) from e
+    finally:
+        if not progress:
+            enable_progress_bars()
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _verified(path: Path, entry: ManifestEntry, *, pinned: bool, fresh: bool = False) -> bool:
+    """True when ``path`` matches the manifest. The full sha256 runs once; afterwards a marker file
+    holding (size, mtime) vouches for it, so that opening a cached table stays fast."""
+    st = path.stat()
+    stamp = {"sha256": entry.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    marker = _marker(path)
+    if not fresh and marker.exists():
+        try:
+            if json.loads(marker.read_text()) == stamp:
+                return True
+        except (OSError, ValueError):
+            pass
+    if not pinned:
+        problems = validate_table(path)
+        if problems:
+            return False
+        warnings.warn(f"{path.name}: revision is not the manifest's pinned one, so its checksum is unknown; "
+                      "the file passed the format validator but is not verified", stacklevel=3)
+        marker.write_text(json.dumps(stamp))
+        return True
+    if st.st_size != entry.size or sha256_file(path) != entry.sha256:
+        return False
+    marker.write_text(json.dumps(stamp))
+    return True
+
+
+def publish(
+    folder: str | os.PathLike, *, repo_id: str, dry_run: bool = False, token: str | None = None
+) -> Manifest:
+    """Maintainers: validate every ``*.h5`` table in ``folder``, write ``folder/manifest.json``, and
+    (unless ``dry_run``) upload the folder to the Hub dataset repository ``repo_id``.
+
+    The returned manifest pins the uploaded commit; copy it to ``actbench/data/manifest.json`` for
+    the next release.
+
+    Raises:
+        FileNotFoundError: the folder holds no ``.h5`` file.
+        ValueError: a table fails the validator (its problems are listed).
+    """
+    from actbench.table import read_table
+
+    folder = Path(folder)
+    tables = sorted(folder.glob("*.h5"))
+    if not tables:
+        raise FileNotFoundError(f"no .h5 tables in {folder}")
+    files = {}
+    for path in tables:
+        problems = validate_table(path)
+        if problems:
+            raise ValueError(f"{path} fails validation, not publishing:\n  - " + "\n  - ".join(problems))
+        bench = read_table(path).info.benchmark
+        files[bench] = ManifestEntry(filename=path.name, sha256=sha256_file(path), size=path.stat().st_size)
+    man = Manifest(repo_id=repo_id, files=files)
+    (folder / "manifest.json").write_text(man.model_dump_json(indent=2) + "\n")
+    if dry_run:
+        return man
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
+                             commit_message=f"actbench tables: {', '.join(sorted(files))}")
+    man = man.model_copy(update={"revision": info.oid})
+    (folder / "manifest.json").write_text(man.model_dump_json(indent=2) + "\n")
+    return man

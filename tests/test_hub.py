@@ -1,0 +1,219 @@
+"""Hub downloads against a loopback HTTP server that speaks the Hub's file protocol (no network)."""
+
+import hashlib
+import http.server
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from actbench import ActBench
+from actbench.cli import main
+from actbench.hub import (
+    ChecksumError,
+    DownloadError,
+    TableNotAvailableError,
+    ensure_table,
+    load_manifest,
+    publish,
+)
+from actbench.table import Provenance, TableInfo, TableWriter
+
+REPO = "test-org/act-bench-fixture"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class _Hub(http.server.BaseHTTPRequestHandler):
+    files: dict = {}
+    hits: list = []
+
+    def _head(self):
+        prefix = f"/datasets/{REPO}/resolve/"
+        if not self.path.startswith(prefix):
+            self.send_error(404)
+            return None
+        rev, _, name = self.path[len(prefix):].partition("/")
+        body = self.files.get((rev, name))
+        if body is None:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.end_headers()
+            return None
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("ETag", '"' + hashlib.sha256(body).hexdigest() + '"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return body
+
+    def do_HEAD(self):  # noqa: N802
+        self._head()
+
+    def do_GET(self):  # noqa: N802
+        self.hits.append(self.path)
+        body = self._head()
+        if body is not None:
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def table_bytes(tmp_path):
+    path = tmp_path / "src" / "act-bench-cnn.h5"
+    info = TableInfo(benchmark="cnn", space="act-bench", description="synthetic hub fixture")
+    with TableWriter(path, info=info, provenance=Provenance.now(source="test-fixture", description="synthetic")) as w:
+        w.add("sub(relu(x),zero(x))", {"val_acc": 0.9}, fim=np.zeros(4))
+    return path.read_bytes()
+
+
+@pytest.fixture()
+def hub(tmp_path, monkeypatch, table_bytes):
+    """Serve the fixture table on 127.0.0.1 and point actbench's manifest and endpoint at it."""
+    _Hub.files = {("main", "act-bench-cnn.h5"): table_bytes}
+    _Hub.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({
+        "repo_id": REPO, "revision": "main",
+        "files": {"cnn": {"filename": "act-bench-cnn.h5", "sha256": hashlib.sha256(table_bytes).hexdigest(),
+                          "size": len(table_bytes)}},
+    }))
+    monkeypatch.setenv("ACTBENCH_MANIFEST", str(manifest))
+    monkeypatch.setenv("ACTBENCH_HUB_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("ACTBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ACTBENCH_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_verify_and_open_offline(hub, tmp_path):
+    b = ActBench("cnn")
+    assert b.query("relu(x)").val_acc == 0.9
+    cached = tmp_path / "cache" / "cnn" / "main" / "act-bench-cnn.h5"
+    assert b.path == cached and (cached.parent / "act-bench-cnn.h5.verified").exists()
+    n_get = len(_Hub.hits)
+    hub.shutdown()  # from now on the network is gone
+    again = ActBench("cnn", offline=True)
+    assert again.query("sub(relu(x),zero(x))").val_acc == 0.9
+    assert ActBench("cnn").path == cached  # verified copy: no request even when online is allowed
+    assert len(_Hub.hits) == n_get
+
+
+def test_corrupt_cache_is_detected_and_repaired(hub, tmp_path):
+    path = ensure_table("cnn", progress=False)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(1, 1))
+    repaired = ensure_table("cnn", progress=False)  # re-download repairs it
+    assert hashlib.sha256(repaired.read_bytes()).hexdigest() == load_manifest().files["cnn"].sha256
+    repaired.write_bytes(b"x" * 10)
+    with pytest.raises(ChecksumError, match="did not match its checksum and was deleted"):
+        ensure_table("cnn", offline=True)
+    assert not repaired.exists()
+
+
+def test_wrong_bytes_on_the_hub_are_refused(hub, tmp_path):
+    _Hub.files[("main", "act-bench-cnn.h5")] = b"tampered"
+    with pytest.raises(ChecksumError, match="the manifest expects"):
+        ensure_table("cnn", progress=False)
+    assert not (tmp_path / "cache" / "cnn" / "main" / "act-bench-cnn.h5").exists()
+
+
+def test_hub_refusal_and_offline_without_cache(hub, monkeypatch):
+    with pytest.raises(TableNotAvailableError, match="offline mode is on") as info:
+        ensure_table("cnn", offline=True)
+    assert "actbench convert act-bench-cnn.json --bench cnn" in str(info.value)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TableNotAvailableError):
+        ensure_table("cnn")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    # the Hub answers but lacks the file (a closed port would do too, after the client's retries)
+    _Hub.files.clear()
+    with pytest.raises(DownloadError, match="could not download act-bench-cnn.h5") as info:
+        ensure_table("cnn", progress=False)
+    assert isinstance(info.value, ConnectionError) and "actbench convert" in str(info.value)
+
+
+def test_unpinned_revision_is_validated_not_verified(hub, table_bytes):
+    _Hub.files[("v2", "act-bench-cnn.h5")] = table_bytes
+    with pytest.warns(UserWarning, match="not verified"):
+        path = ensure_table("cnn", revision="v2", progress=False)
+    assert path.parent.name == "v2"
+    _Hub.files[("v3", "act-bench-cnn.h5")] = b"garbage"
+    with pytest.raises(ChecksumError):
+        ensure_table("cnn", revision="v3", progress=False)
+
+
+def test_not_published(hub):
+    with pytest.raises(TableNotAvailableError, match="not published") as info:
+        ensure_table("vit")
+    assert "actbench convert act-bench-vit.json --bench vit" in str(info.value)
+
+
+def test_cli_download_and_info(hub, capsys):
+    assert main(["download", "cnn"]) == 0
+    path = capsys.readouterr().out.strip()
+    assert path.endswith("act-bench-cnn.h5")
+    assert main(["info", "cnn", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["rows"] == 1 and info["provenance"]["source"] == "test-fixture"
+    assert main(["info", "cnn"]) == 0
+    assert "synthetic hub fixture" in capsys.readouterr().out
+    assert main(["query", "relu(x)", "--bench", "cnn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["val_acc"] == 0.9
+    assert main(["query", "relu(x)", "-b", "cnn"]) == 0
+    assert "resolved_by        outputs" in capsys.readouterr().out
+    assert main(["query", "tanh(tanh(tanh(x)))", "-b", "cnn"]) == 2
+    assert "outside the benchmark's search space" in capsys.readouterr().err
+    assert main(["download", "vit"]) == 2
+
+
+def test_shipped_manifest_is_valid_and_honest(monkeypatch):
+    monkeypatch.delenv("ACTBENCH_MANIFEST", raising=False)
+    man = load_manifest()
+    assert man.format == "actbench-manifest" and man.files == {}  # nothing published yet: no made-up checksums
+
+
+def test_publish_dry_run_and_upload(tmp_path, table_bytes, monkeypatch, capsys):
+    folder = tmp_path / "pub"
+    folder.mkdir()
+    (folder / "act-bench-cnn.h5").write_bytes(table_bytes)
+    man = publish(folder, repo_id=REPO, dry_run=True)
+    assert man.files["cnn"].sha256 == hashlib.sha256(table_bytes).hexdigest() and man.revision is None
+    assert json.loads((folder / "manifest.json").read_text())["files"]["cnn"]["size"] == len(table_bytes)
+
+    calls = []
+
+    class FakeApi:  # records what would be sent; the real upload needs the network and a token
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw))
+
+        def upload_folder(self, **kw):
+            calls.append(("upload_folder", kw))
+            return type("CommitInfo", (), {"oid": COMMIT})()
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    man = publish(folder, repo_id=REPO)
+    assert man.revision == COMMIT
+    assert calls[1][1]["repo_type"] == "dataset" and calls[1][1]["folder_path"] == str(folder)
+    assert main(["publish", str(folder), "--repo-id", REPO, "--dry-run"]) == 0
+    assert "dry run" in capsys.readouterr().out
+    (folder / "broken.h5").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="fails validation"):
+        publish(folder, repo_id=REPO, dry_run=True)
+    with pytest.raises(FileNotFoundError, match="no .h5 tables"):
+        publish(tmp_path, repo_id=REPO, dry_run=True)

@@ -313,9 +313,11 @@ class ActBench:
         if hit is not None:
             return hit
         t = self._table
-        expr = parse(name)
-        canon = str(expr)
-        row = t.aliases.get(canon)
+        row = t.aliases.get(key)  # fast path: a name spelled as the table stores it needs no parsing
+        expr = parse(name) if row is None else None
+        canon = key if expr is None else str(expr)
+        if row is None:
+            row = t.aliases.get(canon)
         if row is not None:
             hit = (row, "name" if t.names[row] == canon else "equivalent")
         else:

@@ -28,6 +28,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 class _Hub(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     hits: list = []
+    cut_after: int | None = None  # send only this many bytes of a GET body, then drop the connection
 
     def _head(self):
         prefix = f"/datasets/{REPO}/resolve/"
@@ -55,6 +56,11 @@ class _Hub(http.server.BaseHTTPRequestHandler):
         self.hits.append(self.path)
         body = self._head()
         if body is not None:
+            if self.cut_after is not None:
+                self.wfile.write(body[: self.cut_after])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(body)
 
     def log_message(self, *args):
@@ -75,6 +81,7 @@ def hub(tmp_path, monkeypatch, table_bytes):
     """Serve the fixture table on 127.0.0.1 and point actbench's manifest and endpoint at it."""
     _Hub.files = {("main", "act-bench-cnn.h5"): table_bytes}
     _Hub.hits = []
+    _Hub.cut_after = None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -119,6 +126,16 @@ def test_corrupt_cache_is_detected_and_repaired(hub, tmp_path):
     with pytest.raises(ChecksumError, match="did not match its checksum and was deleted"):
         ensure_table("cnn", offline=True)
     assert not repaired.exists()
+
+
+def test_interrupted_download_leaves_nothing_usable_and_retry_repairs(hub, tmp_path):
+    _Hub.cut_after = 1000  # the connection drops mid-file
+    with pytest.raises((DownloadError, ChecksumError)):
+        ensure_table("cnn", progress=False)
+    dest = tmp_path / "cache" / "cnn" / "main" / "act-bench-cnn.h5"
+    assert not dest.exists()  # nothing half-downloaded under the real name
+    _Hub.cut_after = None
+    assert ActBench("cnn").query("relu(x)").val_acc == 0.9
 
 
 def test_wrong_bytes_on_the_hub_are_refused(hub, tmp_path):

@@ -285,9 +285,10 @@ class ActBench:
             vals = {c: float(self._per_seed[c][row, j]) for c in METRICS}
             diverged = bool(self._per_seed["diverged"][row, j])
             missing = tuple(c for c in METRICS if vals[c] != vals[c] and not diverged)
+        base = self._base if seed is None else {**self._base, "aggregation": f"seed {seed} (one run)"}
         return Record(name=str(name), representative=t.names[row], row=row, resolved_by=how, seed=seed,
                       diverged=diverged, missing=missing, equivalents=self._equivalents_of(row),
-                      **vals, **self._base)
+                      **vals, **base)
 
     def _seed_index(self, seed: int) -> int:
         seeds = self._table.seeds

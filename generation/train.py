@@ -1,0 +1,163 @@
+"""Train one network with one activation function under a recipe, and compute its features.
+
+``train_run`` returns a :class:`RunResult` for one seed; ``fim_for`` computes the FIM feature of the
+network at initialization (seed ``recipe.fim_seed``, one training batch of ``recipe.fim_batch``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from actbench.table import FimLayer
+from generation.data import DataSplits, Split, augment, mix
+from generation.fisher import fim_feature, kfac_factors
+from generation.models import MODELS
+from generation.recipes import Recipe
+
+__all__ = ["RunResult", "build_model", "fim_for", "lr_at", "train_run"]
+
+
+class RunResult(BaseModel):
+    """One training run. Metrics are NaN when the run diverged (a non-finite training loss)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    seed: int
+    train_acc: float
+    val_acc: float
+    test_acc: float
+    train_loss: float
+    val_loss: float
+    test_loss: float
+    runtime_s: float
+    diverged: bool
+    epochs_completed: int
+
+
+def build_model(recipe: Recipe, activation: str, num_classes: int, in_channels: int) -> torch.nn.Module:
+    return MODELS[recipe.model](activation, num_classes=num_classes, in_channels=in_channels, **recipe.model_kwargs)
+
+
+def lr_at(recipe: Recipe, epoch_float: float) -> float:
+    """Learning rate at a (fractional) epoch: linear warm-up, then the schedule, then a cool-down at the
+    schedule's last value."""
+    e, w, c, total = epoch_float, recipe.warmup_epochs, recipe.cooldown_epochs, recipe.epochs
+    if w and e < w:
+        return recipe.lr * (e + 1e-9) / w
+    main = max(total - w - c, 1)
+    t = min(max(e - w, 0.0), main) / main
+    if recipe.schedule == "cosine":
+        return recipe.lr * 0.5 * (1 + math.cos(math.pi * t))
+    if recipe.schedule == "step":
+        return recipe.lr * recipe.gamma ** sum(e >= m * total for m in recipe.milestones)
+    return recipe.lr
+
+
+def _optimizer(recipe: Recipe, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                               weight_decay=recipe.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def _normalise(x: torch.Tensor, data: DataSplits) -> torch.Tensor:
+    mean = torch.tensor(data.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
+    std = torch.tensor(data.std, device=x.device, dtype=x.dtype)[None, :, None, None]
+    return (x - mean) / std
+
+
+def _loss(recipe: Recipe, logits: torch.Tensor, y: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy on (soft) targets, or BCE on one-hot (soft) targets summed over classes."""
+    if y.ndim == 1:
+        y = torch.nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
+    logits = logits.float()
+    if recipe.loss == "bce":
+        per = torch.nn.functional.binary_cross_entropy_with_logits(logits, y.float(), reduction="none").sum(1)
+    else:
+        per = -(y.float() * torch.log_softmax(logits, dim=1)).sum(1)
+    return per.mean() if reduction == "mean" else per
+
+
+@torch.no_grad()
+def _evaluate(recipe: Recipe, model, split: Split, data: DataSplits, device, batch: int) -> tuple[float, float]:
+    model.eval()
+    correct, total_loss = 0, 0.0
+    for lo in range(0, len(split), batch):
+        x = _normalise(split.x[lo:lo + batch].to(device), data)
+        y = split.y[lo:lo + batch].to(device)
+        logits = model(x).float()
+        total_loss += float(_loss(recipe, logits, y, reduction="none").sum())
+        correct += int((logits.argmax(1) == y).sum())
+    return correct / len(split), total_loss / len(split)
+
+
+def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
+              device: str | torch.device = "cpu") -> RunResult:
+    """Train from scratch with ``seed`` and evaluate on train (no augmentation), val and test."""
+    device = torch.device(device)
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
+    opt = _optimizer(recipe, model)
+    n = len(data.train)
+    steps = max(1, n // recipe.batch_size)
+    use_amp = recipe.amp and device.type == "cuda"
+    diverged, epochs_done = False, 0
+    for epoch in range(recipe.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(recipe, epoch + i / steps)
+            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            x = data.train.x[idx].to(device, non_blocking=True)
+            y = torch.nn.functional.one_hot(data.train.y[idx], data.num_classes).float().to(device)
+            x = augment(x, recipe.augment, generator=gen)
+            x, y = mix(x, y, mixup=recipe.mixup, cutmix=recipe.cutmix, generator=gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(_normalise(x, data))
+            loss = _loss(recipe, logits, y)
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_norm)
+            opt.step()
+        if diverged:
+            break
+        epochs_done = epoch + 1
+    if diverged:
+        nan = float("nan")
+        return RunResult(seed=seed, train_acc=nan, val_acc=nan, test_acc=nan, train_loss=nan, val_loss=nan,
+                         test_loss=nan, runtime_s=time.perf_counter() - t0, diverged=True,
+                         epochs_completed=epochs_done)
+    ev = max(recipe.batch_size, 256)
+    tr = _evaluate(recipe, model, data.train, data, device, ev)
+    va = _evaluate(recipe, model, data.val, data, device, ev)
+    te = _evaluate(recipe, model, data.test, data, device, ev)
+    bad = not all(math.isfinite(v) for v in (*tr, *va, *te))
+    return RunResult(seed=seed, train_acc=tr[0], val_acc=va[0], test_acc=te[0], train_loss=tr[1], val_loss=va[1],
+                     test_loss=te[1], runtime_s=time.perf_counter() - t0, diverged=bad, epochs_completed=epochs_done)
+
+
+def fim_for(recipe: Recipe, activation: str, data: DataSplits, *,
+            device: str | torch.device = "cpu") -> tuple[np.ndarray, list[FimLayer]]:
+    """FIM feature of the network at initialization (``torch.manual_seed(recipe.fim_seed)``), from the
+    first ``fim_batch`` images of a ``RandomState(fim_seed)`` permutation of the training set, in
+    training mode (batch-norm uses batch statistics)."""
+    device = torch.device(device)
+    torch.manual_seed(recipe.fim_seed)
+    model = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
+    model.train()
+    idx = torch.from_numpy(np.random.RandomState(recipe.fim_seed).permutation(len(data.train))[:recipe.fim_batch])
+    x = _normalise(data.train.x[idx].to(device), data)
+    y = data.train.y[idx].to(device)
+    blocks = kfac_factors(model, x, y, lambda out, t: _loss(recipe, out, t, reduction="none"))
+    return fim_feature(blocks)

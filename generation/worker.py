@@ -1,0 +1,209 @@
+"""Sharded, resumable worker: train a list of functions under a recipe and write one result per function.
+
+    python -m generation.worker --recipe cnn --space act-bench --shard 3/64 --out results/cnn \\
+        --data-root /datasets --device cuda
+
+The functions are the space's unique functions (class representatives, sorted) or the names in
+``--functions FILE`` (one per line); shard ``i/n`` takes every n-th of them starting at i. For each
+function the worker trains every seed of the recipe, computes the FIM feature and writes
+
+* ``OUT/<key>.fim.npy`` (float32 CDF; written first),
+* ``OUT/<key>.json`` (metrics per seed, layout, config, versions; written last, atomically: its
+  presence means the function is done).
+
+A function whose JSON exists is skipped, so a worker killed at any moment (even ``kill -9``) and
+started again loses and duplicates nothing. A function that raises is recorded in
+``OUT/<key>.failed.json`` (with the traceback) and skipped on resume unless ``--retry-failed``.
+``generation.merge`` builds a table from the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actbench import get_space, parse
+from actbench._version import __version__
+from generation.data import DataSplits, load_cifar, load_digits, load_image_folder, synthetic
+from generation.recipes import Recipe, get_recipe
+from generation.train import fim_for, train_run
+
+__all__ = ["function_list", "load_data", "main", "result_key", "run_shard"]
+
+RESULT_FORMAT = "actbench-result-v1"
+
+
+def result_key(name: str) -> str:
+    """File stem of a function's result: a hash of its canonical name (names contain '(' and ',')."""
+    return hashlib.sha1(str(parse(name)).encode()).hexdigest()[:20]
+
+
+def function_list(*, space: str | None = None, functions: Path | None = None) -> list[str]:
+    """The functions to run, canonical and in a fixed order."""
+    if functions is not None:
+        names = [line.strip() for line in functions.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        return [str(parse(n)) for n in names]
+    if space is None:
+        raise ValueError("give --space or --functions")
+    return sorted(get_space(space).representatives)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 3/64), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {text}: need 0 <= I < N")
+    return i, n
+
+
+def load_data(recipe: Recipe, data_root: Path | None) -> DataSplits:
+    kw = dict(recipe.data_kwargs)
+    if recipe.data == "digits":
+        return load_digits(**kw)
+    if recipe.data == "synthetic":
+        return synthetic(**kw)
+    if data_root is None:
+        raise ValueError(f"recipe {recipe.name!r} reads {recipe.data} from disk: give --data-root")
+    if recipe.data in ("cifar10", "cifar100"):
+        return load_cifar(data_root, classes=10 if recipe.data == "cifar10" else 100, **kw)
+    return load_image_folder(data_root, **kw)
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str) -> dict:
+    key = result_key(name)
+    t0 = time.perf_counter()
+    runs = [train_run(recipe, name, data, seed=s, device=device).model_dump() for s in recipe.seeds]
+    cdf, layers = fim_for(recipe, name, data, device=device)
+    buf = _npy_bytes(cdf)
+    _atomic_write(out / f"{key}.fim.npy", buf)
+    result = {
+        "format": RESULT_FORMAT, "name": name, "recipe": recipe.model_dump(), "runs": runs,
+        "fim_layout": [[l.name, l.n_weights, l.offset, l.n_bins] for l in layers],
+        "fim_sha256": hashlib.sha256(buf).hexdigest(),
+        "data": data.description, "seconds": time.perf_counter() - t0,
+        "env": {"actbench": __version__, "git": _git_revision(), "torch": torch.__version__,
+                "python": platform.python_version(), "host": socket.gethostname(), "device": str(device),
+                "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _atomic_write(out / f"{key}.json", json.dumps(result).encode())
+    return result
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    np.save(b, np.asarray(arr, dtype=np.float32), allow_pickle=False)
+    return b.getvalue()
+
+
+def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Path, *, data: DataSplits,
+              device: str = "cpu", retry_failed: bool = False, limit: int | None = None, log=print) -> dict:
+    """Run this shard's functions that are not done yet; returns counts."""
+    out.mkdir(parents=True, exist_ok=True)
+    mine = names[shard[0]::shard[1]]
+    counts = {"shard": len(mine), "done_before": 0, "ran": 0, "failed": 0}
+    for name in mine:
+        key = result_key(name)
+        if (out / f"{key}.json").exists():
+            counts["done_before"] += 1
+            continue
+        failed = out / f"{key}.failed.json"
+        if failed.exists() and not retry_failed:
+            counts["done_before"] += 1
+            continue
+        if limit is not None and counts["ran"] + counts["failed"] >= limit:
+            break
+        t0 = time.perf_counter()
+        try:
+            res = run_one(recipe, name, data, out, device)
+            failed.unlink(missing_ok=True)
+            counts["ran"] += 1
+            accs = [r["val_acc"] for r in res["runs"]]
+            log(f"[{shard[0]}/{shard[1]}] {name}: val_acc {np.round(accs, 4).tolist()} "
+                f"({time.perf_counter() - t0:.1f} s)")
+        except Exception as e:  # record and go on: one bad function must not stop a shard
+            counts["failed"] += 1
+            record = {"format": RESULT_FORMAT, "name": name, "error": f"{type(e).__name__}: {e}",
+                      "traceback": traceback.format_exc(), "recipe": recipe.model_dump(),
+                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            _atomic_write(failed, json.dumps(record).encode())
+            log(f"[{shard[0]}/{shard[1]}] {name}: FAILED {type(e).__name__}: {e}")
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m generation.worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    rec = p.add_mutually_exclusive_group(required=True)
+    rec.add_argument("--recipe", help="registered recipe name (cnn, resnet, vit, ...)")
+    rec.add_argument("--recipe-file", type=Path, help="a recipe as JSON (fields of generation.recipes.Recipe)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--space", help="run the unique functions of this space (act-bench, large)")
+    src.add_argument("--functions", type=Path, help="file with one function name per line")
+    p.add_argument("--shard", default="0/1", help="I/N: this worker's share (default 0/1)")
+    p.add_argument("--out", type=Path, required=True, help="result folder (shared by all shards)")
+    p.add_argument("--data-root", type=Path, help="where the data set lies (CIFAR batches, image folders)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--retry-failed", action="store_true", help="run functions that failed before again")
+    p.add_argument("--limit", type=int, help="stop after this many functions (for smoke tests)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        recipe = (Recipe.model_validate_json(args.recipe_file.read_text()) if args.recipe_file
+                  else get_recipe(args.recipe))
+        shard = parse_shard(args.shard)
+        names = function_list(space=args.space, functions=args.functions)
+        data = load_data(recipe, args.data_root)
+    except (KeyError, ValueError, FileNotFoundError) as e:  # pydantic's ValidationError is a ValueError
+        print(f"worker: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
+    print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {len(names)} functions, "
+          f"{data.description}, device {args.device}", flush=True)
+    counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,
+                       retry_failed=args.retry_failed, limit=args.limit, log=lambda m: print(m, flush=True))
+    print(f"worker {args.shard}: {counts}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

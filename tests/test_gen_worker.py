@@ -1,0 +1,187 @@
+"""The generation pipeline end to end on the CPU: worker -> kill -9 -> resume -> merge -> ActBench."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gen_fixtures import write_cifar10  # noqa: E402
+
+from actbench import ActBench  # noqa: E402
+from actbench.table import validate_table  # noqa: E402
+from generation.merge import aggregate, merge  # noqa: E402
+from generation.recipes import RECIPES, Recipe, get_recipe, register_recipe  # noqa: E402
+from generation.train import lr_at, train_run  # noqa: E402
+from generation.worker import function_list, main as worker_main, parse_shard, result_key, run_shard  # noqa: E402
+
+pytestmark = pytest.mark.torch
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ["relu(x)", "swish(x)", "mul(tanh(x),sigmoid(x))", "add(elu(x),erf(x))", "softsign(x)", "selu(x)"]
+
+
+def _tiny_recipe(**kw) -> Recipe:
+    base = dict(name="tiny", benchmark="tiny", description="tiny CPU test recipe (synthetic data)", model="all_cnn_c",
+                model_kwargs={"width": 0.1, "dropout": False}, data="cifar10", data_kwargs={"n_val": 10}, epochs=2,
+                batch_size=16, lr=0.05, augment="crop_flip", seeds=(0, 1), fim_batch=16)
+    return Recipe(**{**base, **kw})
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    write_cifar10(tmp_path / "data", per_batch=12, n_test=10)
+    (tmp_path / "recipe.json").write_text(_tiny_recipe().model_dump_json())
+    (tmp_path / "functions.txt").write_text("# a comment\n" + "\n".join(FUNCTIONS) + "\n")
+    return tmp_path
+
+
+def _worker_cmd(tmp: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "generation.worker", "--recipe-file", str(tmp / "recipe.json"), "--functions",
+            str(tmp / "functions.txt"), "--out", str(tmp / "res"), "--data-root", str(tmp / "data"),
+            "--device", "cpu", "--threads", "1", *extra]
+
+
+def test_kill_resume_merge_query(setup):
+    tmp = setup
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(_worker_cmd(tmp), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    res = tmp / "res"
+    while time.time() < deadline and not list(res.glob("*.json")):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-run, no chance to clean up
+    proc.wait()
+    done_before = {p.name: p.stat().st_mtime_ns for p in res.glob("*.json")}
+    assert 1 <= len(done_before) < len(FUNCTIONS)
+    for p in res.glob("*.json"):  # whatever exists is complete
+        doc = json.loads(p.read_text())
+        assert (res / f"{p.stem}.fim.npy").exists() and len(doc["runs"]) == 2
+
+    out = subprocess.run(_worker_cmd(tmp), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"'done_before': {len(done_before)}" in out.stdout
+    results = sorted(res.glob("*.json"))
+    assert len(results) == len(FUNCTIONS)
+    assert {p.name: p.stat().st_mtime_ns for p in results if p.name in done_before} == done_before  # not redone
+    names = [json.loads(p.read_text())["name"] for p in results]
+    assert sorted(names) == sorted(FUNCTIONS)
+
+    table = tmp / "tiny.h5"
+    counts = merge(res, table, space=None)
+    assert counts == {"rows": 6, "failed": 0, "diverged_runs": counts["diverged_runs"]}
+    assert validate_table(table) == []
+    bench = ActBench(table)
+    assert len(bench) == 6 and bench.provenance.source == "generation" and bench.seeds == [0, 1]
+    assert bench.provenance.config["name"] == "tiny"
+    doc = json.loads((res / f"{result_key('swish(x)')}.json").read_text())
+    for run in doc["runs"]:
+        rec = bench.query("swish(x)", seed=run["seed"])
+        assert rec.val_acc == run["val_acc"] and rec.test_loss == run["test_loss"]
+    rec = bench.query("swish(x)")
+    assert rec.val_acc == aggregate(doc["runs"])[0]["val_acc"]
+    fim = bench.features("fim")
+    assert fim.shape[1] == sum(l.n_bins for l in bench.fim_layers) and [l.name for l in bench.fim_layers][:2] == ["conv1", "conv2"]
+    np.testing.assert_array_equal(fim[bench._table.aliases["swish(x)"]],
+                                  np.load(res / f"{result_key('swish(x)')}.fim.npy"))
+
+
+def test_failures_are_recorded_and_kept(setup, monkeypatch):
+    tmp = setup
+    import generation.worker as w
+
+    calls = []
+
+    def boom(recipe, name, data, out, device):
+        calls.append(name)
+        if name == "selu(x)":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(recipe, name, data, out, device)
+
+    real = w.run_one
+    monkeypatch.setattr(w, "run_one", boom)
+    data = w.load_data(_tiny_recipe(), tmp / "data")
+    counts = run_shard(_tiny_recipe(epochs=1), ["relu(x)", "selu(x)"], (0, 1), tmp / "res", data=data, log=lambda m: None)
+    assert counts["failed"] == 1 and (tmp / "res" / f"{result_key('selu(x)')}.failed.json").exists()
+    again = run_shard(_tiny_recipe(epochs=1), ["relu(x)", "selu(x)"], (0, 1), tmp / "res", data=data, log=lambda m: None)
+    assert again["done_before"] == 2 and calls.count("selu(x)") == 1  # not retried by default
+    counts = merge(tmp / "res", tmp / "t.h5", space="act-bench")
+    assert counts["failed"] == 1
+    bench = ActBench(tmp / "t.h5")
+    rec = bench.query("selu(x)")
+    assert math.isnan(rec.val_acc) and "val_acc" in rec.missing
+    assert any("simulated" in n for n in bench.provenance.notes)
+    assert bench.query("max(relu(x),zero(x))").representative == "relu(x)"  # space aliases added
+
+
+def test_shards_partition_the_list():
+    names = function_list(space="act-bench")
+    assert len(names) == 2791 and names == sorted(names)
+    parts = [names[i::4] for i in range(4)]
+    assert sum(len(p) for p in parts) == len(names) and not set(parts[0]) & set(parts[1])
+    assert parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "x/4", "3"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+    with pytest.raises(ValueError, match="--space or --functions"):
+        function_list()
+
+
+def test_worker_cli_errors(setup, capsys):
+    assert worker_main(["--recipe", "cnnn", "--space", "act-bench", "--out", str(setup / "o")]) == 2
+    assert "did you mean 'cnn'" in capsys.readouterr().err
+    assert worker_main(["--recipe", "cnn", "--space", "act-bench", "--out", str(setup / "o")]) == 2
+    assert "give --data-root" in capsys.readouterr().err
+    assert worker_main(["--recipe", "cnn", "--space", "act-bench", "--out", str(setup / "o"), "--data-root",
+                        str(setup / "nothing")]) == 2
+    assert "CIFAR-10 not found" in capsys.readouterr().err
+    assert worker_main(["--recipe", "cnn", "--space", "act-bench", "--out", "o", "--shard", "9/2"]) == 2
+
+
+def test_aggregate_counts_diverged_runs_as_worst():
+    ok = lambda acc, loss: {"train_acc": acc, "val_acc": acc, "test_acc": acc, "train_loss": loss, "val_loss": loss,
+                            "test_loss": loss, "runtime_s": 10.0, "diverged": False}
+    bad = {**{k: float("nan") for k in ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss")},
+           "runtime_s": 5.0, "diverged": True}
+    vals, flags = aggregate([ok(0.8, 0.5), ok(0.6, 0.9), bad])
+    assert vals["val_acc"] == 0.6 and vals["val_loss"] == 0.9 and vals["runtime_s"] == 10.0 and flags["val_acc"] == 0
+    vals, flags = aggregate([ok(0.8, 0.5), bad, bad])
+    assert math.isnan(vals["val_acc"]) and flags["val_acc"] == 1
+    vals, _ = aggregate([ok(0.8, 0.5), ok(0.6, 0.9)])
+    assert vals["val_acc"] == 0.6 and vals["val_loss"] == 0.9  # even count: the worse middle value
+
+
+def test_divergence_is_detected(setup):
+    from generation.worker import load_data
+
+    data = load_data(_tiny_recipe(), setup / "data")
+    r = train_run(_tiny_recipe(epochs=1, lr=1e6), "exp(exp(exp(x)))", data, seed=0)
+    assert r.diverged and math.isnan(r.val_acc) and r.runtime_s > 0
+
+
+def test_recipes_and_schedules():
+    assert {"cnn", "resnet", "vit"} <= set(RECIPES)
+    vit = get_recipe("vit")
+    assert (vit.epochs, vit.warmup_epochs, vit.cooldown_epochs, vit.lr, vit.loss) == (105, 5, 5, 4e-3, "bce")
+    assert lr_at(vit, 0) < 1e-8 and lr_at(vit, 2.5) == pytest.approx(2e-3)
+    assert lr_at(vit, 5) == pytest.approx(4e-3) and lr_at(vit, 101) == pytest.approx(0.0, abs=1e-12)
+    res = get_recipe("resnet")
+    assert lr_at(res, 0) == 0.1 and lr_at(res, 91) == pytest.approx(0.01) and lr_at(res, 150) == pytest.approx(0.001)
+    with pytest.raises(KeyError, match="did you mean 'vit'"):
+        get_recipe("vitt")
+    with pytest.raises(ValueError, match="already registered"):
+        register_recipe(vit)
+    with pytest.raises(ValueError):
+        Recipe(**{**vit.model_dump(), "surprise": 1})
+
+
+def test_merge_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results"):
+        merge(tmp_path, tmp_path / "x.h5")

@@ -89,7 +89,9 @@ def kfac_factors(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, 
     blocks = []
     for r in records:
         if "grad" not in r:
-            raise RuntimeError(f"layer {r['name']} received no gradient (is it used in the forward pass?)")
+            # the loss does not depend on this layer's output (e.g. the activation after it is zero(x)):
+            # its gradient is exactly zero, and so is G
+            r["grad"] = torch.zeros_like(r["out"])
         blocks.append(_block(r, scale))
     model.zero_grad(set_to_none=True)
     return blocks
@@ -139,9 +141,23 @@ def _block(r: dict, scale: float) -> KfacBlock:
                        torch.cat([sums[:, None, :], torch.full((k, 1, 1), float(n), dtype=A.dtype, device=A.device)], 2)], 1)
     A = A.double() / n  # (groups, dA, dA)
     G = G.double() / n  # (groups, dG, dG)
-    ea = torch.linalg.eigvalsh(A).clamp_min(0).log().cpu().numpy()
-    eg = torch.linalg.eigvalsh(G).clamp_min(0).log().cpu().numpy()
-    return KfacBlock(r["name"], n_weights, ea, eg)
+    return KfacBlock(r["name"], n_weights, _log_eigvalsh(A), _log_eigvalsh(G))
+
+
+def _log_eigvalsh(m: torch.Tensor) -> np.ndarray:
+    """log of the eigenvalues of symmetric matrices (groups, d, d); NaN for a matrix with non-finite
+    entries (a network whose activations or gradients overflow at initialization has no feature)."""
+    out = np.full(m.shape[:2], np.nan)
+    ok = torch.isfinite(m).flatten(1).all(1).cpu().numpy()
+    if ok.any():
+        sub = m[torch.from_numpy(ok).to(m.device)]
+        try:
+            ev = torch.linalg.eigvalsh(sub).cpu().numpy()
+        except RuntimeError:  # LAPACK did not converge on an ill-conditioned matrix: the general solver
+            ev = np.sort(np.linalg.eigvals(sub.cpu().numpy()).real, axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[ok] = np.log(np.clip(ev, 0, None))
+    return out
 
 
 def kfac_log_eigenvalues(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,

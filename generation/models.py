@@ -26,7 +26,7 @@ from torch import nn
 
 from actbench.nn import Activation
 
-__all__ = ["MODELS", "all_cnn_c", "count_parameters", "mobilevitv2", "register_model", "resnet50", "resnet_cifar"]
+__all__ = ["MODELS", "all_cnn_c", "digits_cnn", "count_parameters", "mobilevitv2", "register_model", "resnet50", "resnet_cifar"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -75,6 +75,24 @@ def all_cnn_c(activation: str = "relu(x)", *, num_classes: int = 10, in_channels
     layers["pool"] = nn.AdaptiveAvgPool2d(1)
     layers["flatten"] = nn.Flatten()
     return nn.Sequential(OrderedDict(layers))
+
+
+# --- the small CPU benchmark ------------------------------------------------------------------
+
+
+@register_model("digits_cnn")
+def digits_cnn(activation: str = "relu(x)", *, num_classes: int = 10, in_channels: int = 1,
+               width: float = 1.0) -> nn.Module:
+    """A small CNN for 8x8 digits: two convs and two dense layers, an activation after each but the last.
+    Weights incl. bias: 160, 4640, 32832, 650 (FIM feature 0 + 45 + 327 + 5 = 377 bins)."""
+    c1, c2, h = _ch(16, width), _ch(32, width), _ch(64, width)
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, c1, 3, padding=1)), ("act1", Activation(activation)),
+        ("conv2", nn.Conv2d(c1, c2, 3, stride=2, padding=1)), ("act2", Activation(activation)),
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(c2 * 16, h)), ("act3", Activation(activation)),
+        ("fc2", nn.Linear(h, num_classes)),
+    ]))
 
 
 # --- ResNet for CIFAR --------------------------------------------------------------------------

@@ -167,15 +167,26 @@ def test_twice_called_layer_is_refused():
         kfac_factors(model, torch.randn(4, 3), torch.randint(0, 3, (4,)), torch.nn.functional.cross_entropy)
 
 
-def test_unused_layer_is_reported():
+def test_layer_without_influence_has_zero_gradient():
     class Branch(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.a, self.b = torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)
+            self.a, self.b = torch.nn.Linear(30, 30), torch.nn.Linear(30, 30)
 
         def forward(self, x):
-            self.b(x)  # computed, not used
+            self.b(x)  # computed, but the loss does not depend on it (like a layer followed by zero(x))
             return self.a(x)
 
-    with pytest.raises(RuntimeError, match="received no gradient"):
-        kfac_factors(Branch(), torch.randn(4, 3), torch.randint(0, 3, (4,)), torch.nn.functional.cross_entropy)
+    blocks = {b.name: b for b in kfac_factors(Branch(), torch.randn(4, 30), torch.randint(0, 3, (4,)),
+                                              torch.nn.functional.cross_entropy)}
+    assert np.isneginf(blocks["b"].log_g).all() and np.isfinite(blocks["a"].log_g).any()
+    assert np.isnan(layer_cdf(blocks["b"])).all()
+
+
+def test_overflowing_network_has_nan_feature():
+    model = torch.nn.Sequential(torch.nn.Linear(30, 30), torch.nn.Linear(30, 30))
+    with torch.no_grad():
+        model[0].weight.fill_(1e30)
+    blocks = kfac_factors(model, torch.randn(4, 30) * 1e10, torch.randint(0, 3, (4,)), torch.nn.functional.cross_entropy)
+    assert np.isnan(blocks[1].log_a).all()  # inf activations: no eigenvalues, no feature
+    assert np.isnan(layer_cdf(blocks[1])).all()

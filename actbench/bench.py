@@ -57,7 +57,7 @@ from actbench.expr import Expr, evaluate, parse
 from actbench.space import SPACES, get_space, output_keys
 from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, TableInfo, fim_layout, read_table
 
-__all__ = ["BENCHMARKS", "ActBench", "BenchmarkSpec", "Budget", "Record"]
+__all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "ActBench", "BenchmarkSpec", "Budget", "Record"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ class BenchmarkSpec:
     name: str
     title: str
     info: TableInfo
-    json_name: str
+    json_name: str | None = None
     fim_layers: tuple[tuple[str, int], ...] | None = None
+    shipped: str | None = None  # file name under actbench/data/ for a table that ships with the package
 
     def layout(self) -> list[FimLayer] | None:
         return fim_layout(self.fim_layers) if self.fim_layers else None
@@ -105,7 +106,18 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
                   val_is_test=True),
         "act-bench-vit.json",
     ),
+    "mini": BenchmarkSpec(
+        "mini", "actbench mini (digits)",
+        TableInfo(benchmark="mini", space="act-bench",
+                  description="small CNN on scikit-learn's 8x8 digits, generated on CPU by actbench's generation/ "
+                              "(our own runs, not the paper's data)",
+                  n_seeds=3, aggregation="median of 3 runs (diverged runs count as worst)"),
+        fim_layers=(("conv1", 160), ("conv2", 4640), ("fc1", 32832), ("fc2", 650)),
+        shipped="mini.h5",
+    ),
 }
+#: The benchmark ``ActBench()`` opens when no name is given: the one that ships with the package.
+DEFAULT_BENCHMARK = "mini"
 
 
 # NaN (no value) is written as JSON null; reading null back gives NaN again.
@@ -183,7 +195,8 @@ class ActBench:
     """A benchmark table, opened by benchmark name or by path.
 
     Args:
-        name_or_path: ``"cnn"``, ``"resnet"``, ``"vit"``, or the path of a table file (``.h5``).
+        name_or_path: ``"mini"`` (the default: shipped with the package, works offline), ``"cnn"``,
+            ``"resnet"``, ``"vit"``, or the path of a table file (``.h5``).
         revision: Hub revision (default: the one pinned in the package's manifest).
         cache_dir: where downloaded tables live (default ``$ACTBENCH_CACHE`` or ``~/.cache/actbench``).
         offline: never use the network (default: ``ACTBENCH_OFFLINE`` / ``HF_HUB_OFFLINE``).
@@ -197,7 +210,7 @@ class ActBench:
 
     def __init__(
         self,
-        name_or_path: str | os.PathLike,
+        name_or_path: str | os.PathLike = DEFAULT_BENCHMARK,
         *,
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
@@ -408,7 +421,17 @@ def _resolve(name_or_path, *, revision, cache_dir, offline) -> Path:
     from actbench import hub
 
     text = os.fspath(name_or_path)
-    if text in BENCHMARKS:
+    spec = BENCHMARKS.get(text)
+    if spec is not None and spec.shipped:
+        from importlib import resources
+
+        path = Path(str(resources.files("actbench").joinpath("data", spec.shipped)))
+        if not path.exists():
+            raise hub.TableNotAvailableError(
+                f"the shipped {text!r} table is missing from this installation ({path}); reinstall actbench, or "
+                f"rebuild it with generation/ (docs/mini.md)")
+        return path
+    if spec is not None:
         return hub.ensure_table(text, revision=revision, cache=cache_dir, offline=offline)
     path = Path(text).expanduser()
     if path.exists() or path.suffix in (".h5", ".hdf5") or os.sep in text:

@@ -100,7 +100,8 @@ def _add_table_commands(sub) -> None:
 
     i = sub.add_parser("info", help="describe a table: what it measures, where it came from, its size",
                        description="Print a table's benchmark, splits, aggregation, provenance and counts.")
-    i.add_argument("bench", help="benchmark name (cnn, resnet, vit) or path of a .h5 table")
+    i.add_argument("bench", nargs="?", default="mini",
+                   help="benchmark name (mini, the default; cnn, resnet, vit) or path of a .h5 table")
     i.add_argument("--json", action="store_true", help="print JSON")
     _bench_args(i)
     i.set_defaults(func=_cmd_info)
@@ -110,7 +111,8 @@ def _add_table_commands(sub) -> None:
         description="Print the training results of NAME in benchmark B. Any spelling, any name the table lists "
         "as equivalent, and any function with the same outputs on the sample points is answered.")
     q.add_argument("name", help="function name, e.g. 'swish(x)'")
-    q.add_argument("--bench", "-b", required=True, help="benchmark name (cnn, resnet, vit) or path of a .h5 table")
+    q.add_argument("--bench", "-b", default="mini",
+                   help="benchmark name (mini, the default, ships with the package; cnn, resnet, vit) or path of a .h5 table")
     q.add_argument("--seed", type=int, help="one run's values instead of the aggregate (tables with per-seed values)")
     q.add_argument("--json", action="store_true", help="print the record as JSON")
     _bench_args(q)

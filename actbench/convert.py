@@ -201,9 +201,10 @@ def convert_official_json(
     from actbench.errors import UnknownBenchmarkError, did_you_mean
 
     spec = BENCHMARKS.get(bench)
-    if spec is None:
-        raise UnknownBenchmarkError(f"unknown benchmark {bench!r}{did_you_mean(bench, BENCHMARKS)}; "
-                                    f"benchmarks: {', '.join(BENCHMARKS)}")
+    if spec is None or spec.json_name is None:
+        official = [b for b, s in BENCHMARKS.items() if s.json_name]
+        raise UnknownBenchmarkError(f"{bench!r} is not a benchmark with an official JSON release"
+                                    f"{did_you_mean(bench, official)}; those are: {', '.join(official)}")
     src, out = Path(src), Path(out)
     total = src.stat().st_size
     bar = None

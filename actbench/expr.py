@@ -241,14 +241,16 @@ def evaluate(
     return np.asarray(out, dtype=dt)
 
 
-def _eval(expr: Expr, x: np.ndarray, memo: dict[str, np.ndarray]) -> np.ndarray:
+def _eval(expr: Expr, x, memo: dict, impl: str = "numpy"):
+    """Evaluate ``expr`` on ``x`` with each operator's ``impl`` implementation ("numpy" or "torch"),
+    computing every distinct subexpression once."""
     if not expr.args:
         return x
     key = str(expr)
     hit = memo.get(key)
     if hit is None:
-        args = [_eval(a, x, memo) for a in expr.args]
-        hit = memo[key] = OPERATORS[expr.op].numpy(*args)
+        fn = getattr(OPERATORS[expr.op], impl)
+        hit = memo[key] = fn(*(_eval(a, x, memo, impl) for a in expr.args))
     return hit
 
 

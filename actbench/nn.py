@@ -24,8 +24,7 @@ except ImportError as e:  # pragma: no cover - exercised by a test that hides to
         "(a CPU-only machine can use the CPU wheel, e.g. pip install torch==2.13.0)"
     ) from e
 
-from actbench.expr import Expr, parse
-from actbench.ops import OPERATORS
+from actbench.expr import Expr, _eval, parse
 
 __all__ = ["Activation"]
 
@@ -46,17 +45,8 @@ class Activation(torch.nn.Module):
         self.name = str(self.expr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _forward(self.expr, x, {})
+        return _eval(self.expr, x, {}, "torch")
 
     def extra_repr(self) -> str:
         return repr(self.name)
 
-
-def _forward(expr: Expr, x: torch.Tensor, memo: dict[str, torch.Tensor]) -> torch.Tensor:
-    if not expr.args:
-        return x
-    key = str(expr)
-    hit = memo.get(key)
-    if hit is None:
-        hit = memo[key] = OPERATORS[expr.op].torch(*(_forward(a, x, memo) for a in expr.args))
-    return hit

@@ -72,13 +72,21 @@ def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str 
                      train_split="training split", val_split="validation split held out of the training set",
                      test_split="test set", val_is_test=False)
     if docs:
-        info = info.model_copy(update={"description": f"{info.description}; data: {docs[0]['data']}"})
+        data = docs[0]["data"]
+        info = info.model_copy(update={"description": f"{info.description}; data: {data}",
+                                       "train_split": f"training split ({data})",
+                                       "val_split": f"validation split held out of the training set ({data})",
+                                       "test_split": f"test split ({data})"})
+    created = sorted(d["created"] for d in docs)
+    compute_h = sum(d["seconds"] for d in docs) / 3600
     envs = sorted({json.dumps({k2: v for k2, v in d["env"].items() if k2 in ("git", "torch", "gpu", "device")},
                               sort_keys=True) for d in docs})
     prov = Provenance.now(
         source="generation", description=f"trained by generation/ with recipe {recipe.name!r}",
         command=" ".join(sys.argv) if sys.argv else None, config=recipe.model_dump(),
         notes=tuple([f"environment: {e}" for e in envs]
+                    + ([f"results written from {created[0]} to {created[-1]}; {compute_h:.2f} h of worker "
+                        f"compute in all"] if docs else [])
                     + [f"failed (no values): {f['name']}: {f['error']}" for f in fails]),
     )
     counts = {"rows": 0, "failed": len(fails), "diverged_runs": 0}

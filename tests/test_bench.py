@@ -155,3 +155,32 @@ def test_opening_errors(tmp_path, monkeypatch):
         ActBench("resnet")
     msg = str(info.value)
     assert "actbench download resnet" in msg and "actbench convert act-bench-resnet.json --bench resnet" in msg
+
+
+def test_seed_query_on_an_aggregate_only_table(tmp_path):
+    path = tmp_path / "agg.h5"
+    with TableWriter(path, info=TableInfo(benchmark="agg", space="act-bench"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic")) as w:
+        w.add("sub(relu(x),zero(x))", {"val_acc": 0.5})
+    with pytest.raises(ValueError, match="holds only aggregated values"):
+        ActBench(path).query("relu(x)", seed=0)
+
+
+def test_missing_shipped_table(monkeypatch):
+    from dataclasses import replace
+
+    from actbench import bench as bench_mod
+
+    monkeypatch.setitem(bench_mod.BENCHMARKS, "mini", replace(bench_mod.BENCHMARKS["mini"], shipped="absent.h5"))
+    with pytest.raises(TableNotAvailableError, match="missing from this installation"):
+        ActBench()
+
+
+def test_features_of_a_file_damaged_after_opening(bench_path):
+    from actbench.table import CorruptTableError
+
+    b = ActBench(bench_path)
+    data = bench_path.read_bytes()
+    bench_path.write_bytes(data[:2048])
+    with pytest.raises(CorruptTableError, match="truncated or damaged"):
+        b.features("fim")

@@ -160,3 +160,8 @@ def test_cli_convert(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("[")
     assert main(["convert", str(tmp_path / "bad.json"), "--bench", "resnet", "--no-progress"]) == 2
     assert "must hold one JSON object" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "absent.h5")]) == 2
+    assert "no file at" in capsys.readouterr().err
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    assert main(["validate", str(tmp_path / "junk.h5")]) == 1
+    assert "NOT a valid actbench table" in capsys.readouterr().out

@@ -164,3 +164,12 @@ def test_literal_only_and_x_schema():
     assert s.names == ["x", "identity(x)", "relu(x)", "identity(x)"]
     assert s.n_classes == 2
     assert s.canonical("x") == "x"
+
+
+def test_hash_collision_is_an_error_not_a_merge():
+    from actbench.space import _dedupe
+
+    first, inv = _dedupe(np.array([5, 5, 7], dtype=np.uint64), np.array([1, 1, 2], dtype=np.uint64))
+    assert inv.tolist() == [0, 0, 1]
+    with pytest.raises(RuntimeError, match="hash collision"):
+        _dedupe(np.array([5, 5], dtype=np.uint64), np.array([1, 2], dtype=np.uint64))

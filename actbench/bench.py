@@ -263,10 +263,9 @@ class ActBench:
 
     def __contains__(self, name: object) -> bool:
         try:
-            self._resolve(name)  # type: ignore[arg-type]
-        except (UnknownFunctionError, ValueError, TypeError):
+            return self._find(name) is not None  # type: ignore[arg-type]
+        except (ValueError, TypeError):
             return False
-        return True
 
     def __repr__(self) -> str:
         return f"<ActBench {self.name!r}: {len(self):,} functions, {self.info.description or self.path.name}>"
@@ -322,6 +321,13 @@ class ActBench:
         return self._table.names[self._resolve(name)[0]]
 
     def _resolve(self, name: str | Expr) -> tuple[int, str]:
+        hit = self._find(name)
+        if hit is None:
+            raise UnknownFunctionError(self._unknown_message(parse(name)))
+        return hit
+
+    def _find(self, name: str | Expr) -> tuple[int, str] | None:
+        """(row, how) for a name, or None; raises only ParseError. Cheap enough for search loops."""
         key = name if isinstance(name, str) else str(name)
         hit = self._resolved.get(key)
         if hit is not None:
@@ -337,7 +343,7 @@ class ActBench:
         else:
             row = self._row_by_outputs(expr)
             if row is None:
-                raise UnknownFunctionError(self._unknown_message(expr))
+                return None
             hit = (row, "outputs")
         if len(self._resolved) < 1_000_000:
             self._resolved[key] = hit

@@ -78,7 +78,123 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="List every operator with its kind and display name.")
     o.set_defaults(func=_cmd_ops)
     _add_table_commands(sub)
+    _add_search_commands(sub)
     return p
+
+
+def _add_search_commands(sub) -> None:
+    s = sub.add_parser(
+        "search", help="benchmark search strategies offline on a table (needs the search extra)",
+        description="Run search strategies against a table, REPEATS times each with seeds 0..REPEATS-1, and "
+        "print the mean best validation accuracy after BUDGET evaluations, the test accuracy of that function, "
+        "and the regret to the table's best. Strategies: random, evolution (regularized evolution over the "
+        "grammar), and the paper's surrogate search with a regressor: knr, rf, svr (on --features).")
+    s.add_argument("--bench", "-b", default="mini", help="benchmark name or table path (default mini)")
+    s.add_argument("--strategy", nargs="+", default=["knr", "random"], help="strategies (default: knr random)")
+    s.add_argument("--features", nargs="+", default=["both"], choices=["fim", "outputs", "both"],
+                   help="feature sets for surrogate strategies (default both)")
+    s.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
+    s.add_argument("--repeats", type=int, default=20, help="searches per strategy (default 20)")
+    s.add_argument("--plot", type=Path, help="write best-so-far validation accuracy vs evaluations (PNG)")
+    s.add_argument("--json", type=Path, help="write every trajectory as JSON")
+    s.set_defaults(func=_cmd_search)
+
+    pl = sub.add_parser("plot", help="plots of a table (needs the search extra)",
+                        description="Plots of a table. `actbench plot embedding` draws the 2-D UMAP embedding "
+                        "of the functions' features coloured by validation accuracy.")
+    pl.add_argument("what", choices=["embedding"])
+    pl.add_argument("--bench", "-b", default="mini")
+    pl.add_argument("--features", default="both", choices=["fim", "outputs", "both"])
+    pl.add_argument("-o", "--output", type=Path, required=True)
+    pl.set_defaults(func=_cmd_plot)
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as e:
+        from actbench.errors import MissingExtraError
+
+        raise MissingExtraError("plots need matplotlib: pip install 'actbench[search]'") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from actbench.bench import ActBench
+    from actbench.search import make_strategy, run_search
+
+    bench = ActBench(args.bench)
+    runs: dict[str, list] = {}
+    for strat in args.strategy:
+        for feats in (args.features if strat in ("knr", "rf", "svr") else [None]):
+            label = strat if feats is None else f"{strat}-{feats}"
+            runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=args.budget,
+                                      seed=seed) for seed in range(args.repeats)]
+    print(f"{bench.name}: {len(bench):,} functions, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}; "
+          f"budget {args.budget}, {args.repeats} repeats (mean ± 95% CI)")
+    print(f"{'strategy':<16} {'best val_acc':>18} {'its test_acc':>14} {'regret':>18} {'ms/run':>8}")
+    for label, rs in runs.items():
+        bv = np.array([r.best_val[-1] for r in rs])
+        bt = np.array([r.best_test[-1] for r in rs])
+        rg = np.array([r.regret[-1] for r in rs])
+        ci = lambda a: 1.96 * np.nanstd(a, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+        ms = 1000 * np.mean([r.wall_s for r in rs])
+        print(f"{label:<16} {np.nanmean(bv):9.4f} ± {ci(bv):6.4f} {np.nanmean(bt):14.4f} "
+              f"{np.nanmean(rg):9.4f} ± {ci(rg):6.4f} {ms:8.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
+                                                  "best_test": r.best_test.tolist(), "regret": r.regret.tolist()}
+                                                 for r in rs] for label, rs in runs.items()}, indent=1))
+    if args.plot:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(7, 4))
+        x = np.arange(1, args.budget + 1)
+        for label, rs in runs.items():
+            m = np.array([r.best_val for r in rs])
+            mean = np.nanmean(m, axis=0)
+            half = 1.96 * np.nanstd(m, axis=0, ddof=1) / np.sqrt(len(rs)) if len(rs) > 1 else 0 * mean
+            ax.plot(x, mean, label=label)
+            ax.fill_between(x, mean - half, mean + half, alpha=0.2)
+        ax.set_xlabel("functions evaluated")
+        ax.set_ylabel("best validation accuracy so far")
+        ax.set_title(f"{bench.name}: mean and 95% CI over {args.repeats} searches", fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=130)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from actbench.bench import ActBench
+    from actbench.features import embedding
+    from actbench.ops import BASELINES
+
+    bench = ActBench(args.bench)
+    emb = embedding(bench, args.features)
+    val = bench.metric("val_acc")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    bad = np.isnan(val)
+    ax.scatter(emb[bad, 0], emb[bad, 1], s=4, c="lightgrey", label="diverged")
+    sc = ax.scatter(emb[~bad, 0], emb[~bad, 1], s=4, c=val[~bad], cmap="viridis")
+    fig.colorbar(sc, ax=ax, label="validation accuracy")
+    for b in BASELINES:
+        if b in bench:
+            r = bench._find(b)[0]
+            ax.annotate(b.replace("(x)", ""), emb[r], fontsize=7, color="red")
+            ax.scatter(*emb[r], s=18, marker="x", c="red")
+    ax.set_title(f"{bench.name}: UMAP of {args.features} features (computed before any training)", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=130)
+    print(f"wrote {args.output}")
+    return 0
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:

@@ -47,7 +47,7 @@ def aggregate(runs: list[dict]) -> tuple[dict[str, float], dict[str, int]]:
 
 
 def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str | None = None,
-          description: str | None = None) -> dict:
+          description: str | None = None, command: str | None = None) -> dict:
     """Write the table; returns counts. Raises FileNotFoundError when the folder has no results."""
     done = sorted(results.glob("*.json"))
     done = [p for p in done if not p.name.endswith(".failed.json")]
@@ -83,7 +83,7 @@ def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str 
                               sort_keys=True) for d in docs})
     prov = Provenance.now(
         source="generation", description=f"trained by generation/ with recipe {recipe.name!r}",
-        command=" ".join(sys.argv) if sys.argv else None, config=recipe.model_dump(),
+        command=command, config=recipe.model_dump(),
         notes=tuple([f"environment: {e}" for e in envs]
                     + ([f"results written from {created[0]} to {created[-1]}; {compute_h:.2f} h of worker "
                         f"compute in all"] if docs else [])
@@ -119,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--space", help="the space the functions come from: adds every equivalent name as an alias")
     p.add_argument("--benchmark", help="table name (default: the recipe's)")
+    p.add_argument("--description", help="what the table is (default: the recipe's description)")
     args = p.parse_args(argv)
+    command = "python -m generation.merge " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
-        counts = merge(args.results, args.output, space=args.space, benchmark=args.benchmark)
+        counts = merge(args.results, args.output, space=args.space, benchmark=args.benchmark,
+                       description=args.description, command=command)
     except (FileNotFoundError, ValueError) as e:
         print(f"merge: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,323 @@
+"""Benchmark activation-function search algorithms offline.
+
+A search strategy is anything with ``setup``, ``ask`` and ``tell`` (:class:`Strategy`); ``run_search``
+drives it against a table, charging every new function to the table's budget, and returns the
+trajectory. What a strategy may see before evaluating is :class:`SearchSpace`: the candidate
+functions and their pre-training features (FIM and outputs, and their cached embeddings), never the
+metrics.
+
+A strategy of your own::
+
+    import numpy as np
+    from actbench import ActBench
+    from actbench.search import run_search
+
+    class Alphabetical:                     # evaluates functions in name order
+        name = "alphabetical"
+        def setup(self, space, rng):
+            self.todo = sorted(space.names)
+        def ask(self):
+            return self.todo.pop(0)
+        def tell(self, name, val_acc):
+            pass
+
+    result = run_search(ActBench("mini"), Alphabetical(), budget=50, seed=0)
+    result.best_val[-1], result.regret[-1]
+
+Shipped strategies: :class:`RandomSearch`, :class:`SurrogateSearch` (the paper's: the 8 baselines
+first, then always the unevaluated function with the highest prediction of a regressor fitted on the
+evaluated functions' embedding), and :class:`RegularizedEvolution` (Real et al. 2019) over the grammar.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from actbench.errors import UnknownFunctionError
+from actbench.expr import Expr, parse
+from actbench.ops import BASELINES, OPERATORS
+
+__all__ = ["RandomSearch", "RegularizedEvolution", "SearchResult", "SearchSpace", "Strategy", "SurrogateSearch",
+           "make_strategy", "run_search"]
+
+
+class SearchSpace:
+    """What a strategy may look at without paying: the candidates and their pre-training features."""
+
+    def __init__(self, bench) -> None:
+        self._bench = bench
+        self.names: list[str] = list(bench)  # one per row: every distinct function of the table
+
+    def row(self, name: str) -> int:
+        """Row index of any name (free); raises UnknownFunctionError when the table has none."""
+        return self._bench._resolve(name)[0]
+
+    def find(self, name: str) -> int | None:
+        """Row index of any name, or None (free, and cheap: for strategies that try many names)."""
+        hit = self._bench._find(name)
+        return None if hit is None else hit[0]
+
+    def embedding(self, features: str = "both", *, seed: int = 0) -> np.ndarray:
+        """(n_rows, 2) cached UMAP embedding (see :func:`actbench.features.embedding`)."""
+        from actbench.features import embedding
+
+        return embedding(self._bench, features, seed=seed)
+
+    def features(self, kind: str) -> np.ndarray:
+        """Raw pre-training features, ``"fim"`` or ``"outputs"``."""
+        return self._bench.features(kind)
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """The ask/tell protocol of a search algorithm."""
+
+    name: str
+
+    def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        """Called once before the search with the candidates and a seeded generator."""
+
+    def ask(self) -> str:
+        """The next function to evaluate (any name; equivalent names count as the same function)."""
+
+    def tell(self, name: str, val_acc: float) -> None:
+        """The validation accuracy of ``name`` (NaN when training diverged)."""
+
+
+@dataclass
+class SearchResult:
+    """The trajectory of one search; arrays are indexed by evaluation (0 .. n-1).
+
+    Attributes:
+        names: the representative of each evaluated function.
+        val_acc, test_acc: its validation and test accuracy.
+        best_val: best validation accuracy so far; best_test: the test accuracy of that function.
+        regret: table's best validation accuracy minus best_val.
+        seconds: simulated training seconds spent so far.
+    """
+
+    strategy: str
+    seed: int
+    names: list[str] = field(default_factory=list)
+    val_acc: np.ndarray = None
+    test_acc: np.ndarray = None
+    best_val: np.ndarray = None
+    best_test: np.ndarray = None
+    regret: np.ndarray = None
+    seconds: np.ndarray = None
+    wall_s: float = 0.0
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({"function": self.names, "val_acc": self.val_acc, "test_acc": self.test_acc,
+                             "best_val": self.best_val, "best_test": self.best_test, "regret": self.regret,
+                             "seconds": self.seconds})
+
+
+def run_search(bench, strategy: Strategy, *, budget: int, seed: int = 0) -> SearchResult:
+    """Run ``strategy`` until ``budget`` distinct functions have been evaluated on ``bench``.
+
+    The table's budget counter is reset first and charged by every new function (an equivalent name is
+    not charged again). A function the table cannot answer is told as NaN and not charged.
+
+    Raises:
+        RuntimeError: the strategy asked ``10 * budget`` times without reaching the budget (it keeps
+            asking for functions already evaluated or not in the table).
+        ValueError: budget < 1 or larger than the table.
+    """
+    if not 1 <= budget <= len(bench):
+        raise ValueError(f"budget must be between 1 and the table's {len(bench)} functions, got {budget}")
+    t0 = time.perf_counter()
+    bench.budget.reset()
+    rng = np.random.default_rng(seed)
+    strategy.setup(SearchSpace(bench), rng)
+    names, vals, tests, secs = [], [], [], []
+    asked = 0
+    while bench.budget.evaluations < budget:
+        asked += 1
+        if asked > 10 * budget:
+            raise RuntimeError(f"strategy {strategy.name!r} asked {asked - 1} times but only "
+                               f"{bench.budget.evaluations} distinct functions were new; it keeps repeating itself")
+        name = strategy.ask()
+        before = bench.budget.evaluations
+        try:
+            rec = bench.query(name)
+        except UnknownFunctionError:
+            strategy.tell(name, float("nan"))
+            continue
+        strategy.tell(name, rec.val_acc)
+        if bench.budget.evaluations > before:
+            names.append(rec.representative)
+            vals.append(rec.val_acc)
+            tests.append(rec.test_acc)
+            secs.append(bench.budget.seconds)
+    val = np.array(vals)
+    test = np.array(tests)
+    filled = np.where(np.isnan(val), -np.inf, val)
+    best_idx = np.array([int(np.argmax(filled[:i + 1])) for i in range(len(val))]) if len(val) else np.zeros(0, int)
+    best_val = np.maximum.accumulate(filled)
+    best_val = np.where(np.isinf(best_val), np.nan, best_val)
+    table_best = float(np.nanmax(bench.metric("val_acc")))
+    return SearchResult(strategy.name, seed, names, val, test, best_val, test[best_idx], table_best - best_val,
+                        np.array(secs), time.perf_counter() - t0)
+
+
+class RandomSearch:
+    """Uniformly random functions, without repetition."""
+
+    name = "random"
+
+    def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        self._order = [space.names[i] for i in rng.permutation(len(space.names))]
+        self._i = 0
+
+    def ask(self) -> str:
+        name = self._order[self._i]
+        self._i += 1
+        return name
+
+    def tell(self, name: str, val_acc: float) -> None:
+        pass
+
+
+class SurrogateSearch:
+    """The paper's search: baselines first, then the best prediction of a surrogate on an embedding.
+
+    Args:
+        regressor: ``"knr"``, ``"rf"`` or ``"svr"`` (:func:`actbench.surrogate.make_regressor`).
+        features: ``"fim"``, ``"outputs"`` or ``"both"``.
+        embedding_seed: the UMAP seed (the embedding is cached per table and seed).
+    """
+
+    def __init__(self, regressor: str = "knr", features: str = "both", *, embedding_seed: int = 0) -> None:
+        self.regressor, self.features, self.embedding_seed = regressor, features, embedding_seed
+        self.name = f"{regressor}-{features}"
+
+    def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        from actbench.surrogate import make_regressor
+
+        self._space, self._rng = space, rng
+        from actbench.surrogate import IncrementalKNeighbors
+
+        self._X = space.embedding(self.features, seed=self.embedding_seed)
+        self._model = make_regressor(self.regressor, seed=int(rng.integers(2**31)))
+        # k-NN gets the same predictions incrementally (no refit per step); other regressors are refitted
+        self._knn = IncrementalKNeighbors(self._X, self._model.n_neighbors) if self.regressor == "knr" else None
+        self._evaluated = np.zeros(len(space.names), dtype=bool)
+        self._rows: list[int] = []
+        self._y: list[float] = []
+        self._queue = []
+        for b in BASELINES:
+            r = space.find(b)
+            if r is not None and r not in self._queue:
+                self._queue.append(r)
+
+    def ask(self) -> str:
+        while self._queue:
+            r = self._queue.pop(0)
+            if not self._evaluated[r]:
+                return self._space.names[r]
+        free = np.flatnonzero(~self._evaluated)
+        if not self._rows:
+            return self._space.names[int(self._rng.choice(free))]
+        if self._knn is not None:
+            pred = self._knn.predict()[free]
+        else:
+            self._model.fit(self._X[self._rows], np.asarray(self._y))
+            pred = self._model.predict(self._X[free])
+        best = np.flatnonzero(pred >= pred.max() - 1e-12)  # break ties at random, not by table order
+        return self._space.names[int(free[self._rng.choice(best)])]
+
+    def tell(self, name: str, val_acc: float) -> None:
+        r = self._space.find(name)
+        if r is not None and not self._evaluated[r]:
+            self._evaluated[r] = True
+            self._rows.append(r)
+            self._y.append(0.0 if np.isnan(val_acc) else float(val_acc))
+            if self._knn is not None:
+                self._knn.add(r, self._y[-1])
+
+
+class RegularizedEvolution:
+    """Regularized (aging) evolution over the grammar (Real et al. 2019).
+
+    A population of ``population`` functions starts at random; each step samples ``sample`` members,
+    mutates the best (one operator replaced by another of the same kind), and the oldest member dies.
+    """
+
+    name = "evolution"
+
+    def __init__(self, population: int = 20, sample: int = 5) -> None:
+        self.population, self.sample = population, sample
+
+    def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        self._space, self._rng = space, rng
+        self._pop: list[tuple[str, float]] = []
+        self._seen: set[int] = set()
+        self._init = [space.names[i] for i in rng.permutation(len(space.names))[: self.population]]
+        self._by_kind = {k: [n for n, op in OPERATORS.items() if op.kind == k and not op.extra]
+                         for k in ("unary", "binary", "nary")}
+
+    def ask(self) -> str:
+        if self._init:
+            return self._init.pop(0)
+        idx = self._rng.choice(len(self._pop), size=min(self.sample, len(self._pop)), replace=False)
+        parent = parse(max((self._pop[i] for i in idx), key=lambda p: -1.0 if np.isnan(p[1]) else p[1])[0])
+        for _ in range(100):  # a child the table has and that is not evaluated yet
+            child = str(self._mutate(parent))
+            row = self._space.find(child)
+            if row is not None and row not in self._seen:
+                return child
+        free = [n for i, n in enumerate(self._space.names) if i not in self._seen]
+        return free[int(self._rng.integers(len(free)))]
+
+    def _mutate(self, expr: Expr) -> Expr:
+        nodes = []
+
+        def walk(e: Expr, path: tuple[int, ...]) -> None:
+            if e.args:
+                nodes.append(path)
+                for i, a in enumerate(e.args):
+                    walk(a, path + (i,))
+
+        walk(expr, ())
+        path = nodes[int(self._rng.integers(len(nodes)))]
+
+        def replace(e: Expr, p: tuple[int, ...]) -> Expr:
+            if not p:
+                kind = OPERATORS[e.op].kind
+                choices = [o for o in self._by_kind[kind] if o != e.op]
+                return Expr(choices[int(self._rng.integers(len(choices)))], e.args)
+            args = list(e.args)
+            args[p[0]] = replace(args[p[0]], p[1:])
+            return Expr(e.op, tuple(args))
+
+        return replace(expr, path)
+
+    def tell(self, name: str, val_acc: float) -> None:
+        row = self._space.find(name)
+        if row is None:
+            return
+        self._seen.add(row)
+        self._pop.append((name, val_acc))
+        if len(self._pop) > self.population:
+            self._pop.pop(0)
+
+
+def make_strategy(name: str, *, features: str = "both") -> Strategy:
+    """``random``, ``evolution``, or a regressor name (``knr``, ``rf``, ``svr``) for :class:`SurrogateSearch`."""
+    from actbench.errors import did_you_mean
+
+    if name == "random":
+        return RandomSearch()
+    if name == "evolution":
+        return RegularizedEvolution()
+    if name in ("knr", "rf", "svr"):
+        return SurrogateSearch(name, features)
+    known = ["random", "evolution", "knr", "rf", "svr"]
+    raise ValueError(f"unknown strategy {name!r}{did_you_mean(name, known)}; strategies: {', '.join(known)}")

@@ -20,6 +20,7 @@ started again loses and duplicates nothing. A function that raises is recorded i
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -83,11 +84,16 @@ def load_data(recipe: Recipe, data_root: Path | None) -> DataSplits:
     return load_image_folder(data_root, **kw)
 
 
+@functools.lru_cache(maxsize=1)
 def _git_revision() -> str | None:
+    """The repository's revision when the worker started (its code is loaded once, so later commits to
+    the checkout do not describe what runs), with ``+dirty`` when files differ from it."""
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=here)
+        return (rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")) or None
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -197,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError) as e:  # pydantic's ValidationError is a ValueError
         print(f"worker: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
+    _git_revision()  # stamp the revision of the code this process has loaded
     print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {len(names)} functions, "
           f"{data.description}, device {args.device}", flush=True)
     counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,

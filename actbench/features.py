@@ -118,12 +118,12 @@ def embedding(bench, features: FeatureSet = "both", *, seed: int = 0, cache_dir:
 
 
 def _fit(bench, features: str, seed: int) -> np.ndarray:
+    if features in ("fim", "both") and not bench._table.n_fim:
+        raise ValueError(f"{bench.path.name} has no FIM features; use features='outputs'")
     try:
         import umap
     except ImportError as e:
         raise MissingExtraError("embeddings need umap-learn: pip install 'actbench[search]'") from e
-    if features in ("fim", "both") and not bench._table.n_fim:
-        raise ValueError(f"{bench.path.name} has no FIM features; use features='outputs'")
     import warnings
 
     with warnings.catch_warnings():

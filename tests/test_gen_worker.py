@@ -185,3 +185,23 @@ def test_recipes_and_schedules():
 def test_merge_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no results"):
         merge(tmp_path, tmp_path / "x.h5")
+
+
+def test_merge_refuses_mixed_recipes(setup):
+    from generation.worker import load_data
+
+    data = load_data(_tiny_recipe(), setup / "data")
+    run_shard(_tiny_recipe(epochs=1), ["relu(x)"], (0, 1), setup / "mix", data=data, log=lambda m: None)
+    run_shard(_tiny_recipe(epochs=2), ["tanh(x)"], (0, 1), setup / "mix", data=data, log=lambda m: None)
+    with pytest.raises(ValueError, match="different recipe"):
+        merge(setup / "mix", setup / "mix.h5")
+    assert not (setup / "mix.h5").exists()
+
+
+def test_launcher_argument_errors(capsys):
+    from generation.launch import main as launch_main
+
+    assert launch_main(["--procs", "1"]) == 2
+    assert "after --" in capsys.readouterr().err
+    assert launch_main(["--procs", "1", "--", "--recipe", "digits"]) == 2
+    assert "need --out" in capsys.readouterr().err

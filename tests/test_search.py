@@ -191,3 +191,30 @@ def test_cli_search_and_plot(tmp_path, capsys):
     assert main(["plot", "embedding", "--features", "both", "-o", str(tmp_path / "map.png")]) == 0
     assert (tmp_path / "map.png").stat().st_size > 1000
     assert main(["search", "--strategy", "nope", "--repeats", "1"]) == 2
+
+
+def test_embedding_needs_fim_and_umap(tmp_path, monkeypatch):
+    import sys
+
+    from actbench import MissingExtraError
+    from actbench import features as F
+    from actbench.table import Provenance, TableInfo, TableWriter
+
+    path = tmp_path / "nofim.h5"
+    with TableWriter(path, info=TableInfo(benchmark="nofim"), provenance=Provenance.now(
+            source="test-fixture", description="synthetic")) as w:
+        w.add("relu(x)", {"val_acc": 0.5})
+    bench = ActBench(path)
+    with pytest.raises(ValueError, match="has no FIM features; use features='outputs'"):
+        F.embedding(bench, "fim", cache_dir=tmp_path)
+    monkeypatch.setitem(sys.modules, "umap", None)
+    with pytest.raises(MissingExtraError, match="pip install 'actbench\\[search\\]'"):
+        F.embedding(bench, "outputs", cache_dir=tmp_path)
+
+
+def test_plots_need_matplotlib(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["plot", "embedding", "-o", str(tmp_path / "m.png")]) == 2
+    assert "plots need matplotlib" in capsys.readouterr().err

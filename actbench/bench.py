@@ -440,6 +440,12 @@ def _resolve(name_or_path, *, revision, cache_dir, offline) -> Path:
     if spec is not None:
         return hub.ensure_table(text, revision=revision, cache=cache_dir, offline=offline)
     path = Path(text).expanduser()
+    if path.is_dir() and (path / "study.json").exists():  # a search study (generation.study): its table
+        if not (path / "study.h5").exists():
+            raise FileNotFoundError(f"the study {path} has recorded nothing yet (no study.h5)")
+        return path / "study.h5"
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder, not a table file (nor a study folder with study.json)")
     if path.exists() or path.suffix in (".h5", ".hdf5") or os.sep in text:
         if not path.exists():
             raise FileNotFoundError(f"no table at {path}")

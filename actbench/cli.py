@@ -234,6 +234,16 @@ def _add_table_commands(sub) -> None:
     _bench_args(q)
     q.set_defaults(func=_cmd_query)
 
+    bst = sub.add_parser(
+        "best", help="the best functions of a table or of a search study folder",
+        description="Print the K functions with the best METRIC (highest accuracy; lowest loss or runtime) of a "
+        "benchmark, a table file, or a search study folder (generation.study), which may still be running.")
+    bst.add_argument("bench", nargs="?", default="mini", help="benchmark name, table path or study folder")
+    bst.add_argument("-k", type=int, default=1, help="how many (default 1)")
+    bst.add_argument("--metric", default="val_acc", help="metric to rank by (default val_acc)")
+    _bench_args(bst)
+    bst.set_defaults(func=_cmd_best)
+
     c = sub.add_parser(
         "convert", help="convert an official Act-Bench JSON file into a table",
         description="Convert an official release file (act-bench-cnn.json, act-bench-resnet.json, "
@@ -317,6 +327,16 @@ def _cmd_query(args: argparse.Namespace) -> int:
         if k == "equivalents":
             v = " ".join(v)
         print(f"{k:<18} {v}")
+    return 0
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise ValueError(f"-k must be at least 1, got {args.k}")
+    bench = _open(args, args.bench)
+    df = bench.best(args.k, metric=args.metric)
+    cols = [c for c in dict.fromkeys([args.metric, "val_acc", "test_acc"]) if c in df.columns]
+    print(df[cols].to_string(float_format=lambda v: f"{v:.4f}"))
     return 0
 
 

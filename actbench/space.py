@@ -37,7 +37,7 @@ import numpy as np
 
 from actbench.errors import NotInSpaceError, ParseError, UnknownSpaceError, did_you_mean
 from actbench.expr import Expr, _tokenize, evaluate, parse
-from actbench.ops import BASELINES, BINARY, NARY, OPERATORS, UNARY
+from actbench.ops import BASELINES, BINARY, EXTRA_UNARY, NARY, OPERATORS, UNARY
 
 __all__ = [
     "EQUIVALENCE_BITS",
@@ -292,6 +292,14 @@ register_space(SpaceSpec(
     literals=BASELINES,
     paper_unique=425_896,
     description="the paper's CIFAR-100/ImageNet search space, 1,023,524 names",
+))
+register_space(SpaceSpec(
+    "large-extra",
+    SPACES["large"].schemas,
+    literals=BASELINES + tuple(f"{op}(x)" for op in EXTRA_UNARY),
+    unary=UNARY + EXTRA_UNARY,
+    description="the large space with the CoAtNet experiment's extra unary operators (elish, leakyrelu, mish, "
+                "gelu): 31 unary operators, 1,668,308 names, 654,358 classes (our construction)",
 ))
 
 

@@ -6,7 +6,12 @@
   cannot run code.
 * Image folders (Imagenette, ImageNet): ``ROOT/train/<class>/*.JPEG`` and ``ROOT/val/<class>/...``,
   decoded with Pillow and resized.
+  ``stream=True`` keeps only the file list and decodes each batch when it is indexed (ImageNet does
+  not fit in memory as tensors).
 * scikit-learn's bundled digits (8x8), for the small CPU benchmark.
+
+Data sets are a registry (:data:`DATASETS`): a recipe names one, :func:`load_data` loads it, and
+:func:`register_dataset` adds a user's own (a function returning :class:`DataSplits`).
 
 Validation splits are held out of the training set with a fixed seed (documented per loader);
 the test split is the data set's own test set (for Imagenette, its ``val`` folder).
@@ -19,13 +24,16 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["Split", "DataSplits", "augment", "load_cifar", "load_digits", "load_image_folder", "synthetic"]
+__all__ = ["DATASETS", "DataNotFoundError", "DataSplits", "LazyImages", "Split", "augment", "load_cifar", "load_data",
+           "load_digits", "load_image_folder", "register_dataset", "synthetic"]
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -34,9 +42,10 @@ class DataNotFoundError(FileNotFoundError):
 
 @dataclass
 class Split:
-    """Images (N, C, H, W) float32 in [0, 1] and integer labels (N,)."""
+    """Images (N, C, H, W) float32 in [0, 1] and integer labels (N,). ``x`` is a tensor, or a
+    :class:`LazyImages` that decodes the rows it is indexed with."""
 
-    x: torch.Tensor
+    x: torch.Tensor | LazyImages
     y: torch.Tensor
 
     def __len__(self) -> int:
@@ -126,17 +135,57 @@ def load_cifar(root: str | Path, *, classes: int = 10, n_val: int = 5000, seed: 
                       mean, std)
 
 
+def _decode(path: Path, size: int) -> np.ndarray:
+    """(3, size, size) uint8: shorter side resized to ``size`` (bilinear), then a center crop."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        scale = size / min(w, h)
+        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+        w, h = im.size
+        left, top = (w - size) // 2, (h - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+class LazyImages:
+    """Image files that look like an (N, 3, size, size) float32 tensor in [0, 1]: indexing with an
+    integer tensor, array or slice decodes just those files (Pillow, in ``threads`` threads)."""
+
+    def __init__(self, files: list[Path], size: int, *, threads: int = 8) -> None:
+        self.files, self.size, self.threads = list(files), size, threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.files), 3, self.size, self.size)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        rows = np.arange(len(self.files))[idx] if isinstance(idx, slice) else np.asarray(idx).reshape(-1)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads)
+        imgs = list(self._pool.map(lambda i: _decode(self.files[int(i)], self.size), rows))
+        return torch.from_numpy(np.stack(imgs).astype(np.float32) / 255.0)
+
+    def __getstate__(self):  # never pickle a thread pool
+        return {"files": self.files, "size": self.size, "threads": self.threads, "_pool": None}
+
+
 def load_image_folder(root: str | Path, *, size: int = 160, n_val: int = 0, seed: int = 0,
-                      max_per_class: int | None = None) -> DataSplits:
+                      max_per_class: int | None = None, stream: bool = False, threads: int = 8) -> DataSplits:
     """An ImageNet-style folder: ``root/train/<class>/*`` and ``root/val/<class>/*``.
 
     Images are resized (shorter side to ``size``, then a center crop) with Pillow. By default the
     ``val`` folder is both the validation and the test split, as in Act-Bench-ViT (Imagenette has
     no separate test set); ``n_val > 0`` holds that many training images out as validation instead.
-    Decoding happens once, here; training reads tensors.
+    Decoding happens once, here, and training reads tensors; with ``stream=True`` (ImageNet) each batch
+    is decoded when it is read (:class:`LazyImages`), and the normalisation statistics are ImageNet's.
     """
-    from PIL import Image
-
     root = Path(root)
     tr, va = root / "train", root / "val"
     if not tr.is_dir() or not va.is_dir():
@@ -144,22 +193,35 @@ def load_image_folder(root: str | Path, *, size: int = 160, n_val: int = 0, seed
                                 "nothing is downloaded at run time.")
     classes = sorted(p.name for p in tr.iterdir() if p.is_dir())
 
-    def read(folder: Path):
-        xs, ys = [], []
+    if not classes:
+        raise DataNotFoundError(f"{tr} has no class folders; expected {tr}/<class>/<image files>")
+
+    def listing(folder: Path):
+        paths, ys = [], []
         for ci, c in enumerate(classes):
             files = sorted(p for p in (folder / c).iterdir() if p.is_file()) if (folder / c).is_dir() else []
-            for p in files[:max_per_class]:
-                with Image.open(p) as im:
-                    im = im.convert("RGB")
-                    w, h = im.size
-                    scale = size / min(w, h)
-                    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-                    w, h = im.size
-                    left, top = (w - size) // 2, (h - size) // 2
-                    im = im.crop((left, top, left + size, top + size))
-                    xs.append(np.asarray(im, dtype=np.uint8).transpose(2, 0, 1))
-                ys.append(ci)
-        return np.stack(xs), np.asarray(ys, dtype=np.int64)
+            paths += files[:max_per_class]
+            ys += [ci] * len(files[:max_per_class])
+        return paths, np.asarray(ys, dtype=np.int64)
+
+    if stream:
+        (ptr, ytr), (pte, yte) = listing(tr), listing(va)
+        if n_val:
+            perm = np.random.RandomState(seed).permutation(len(ytr))
+            val, train = perm[:n_val], perm[n_val:]
+            pva, yva = [ptr[i] for i in val], ytr[val]
+            ptr, ytr = [ptr[i] for i in train], ytr[train]
+            desc = f"{root.name}: {len(ytr)} train / {len(yva)} val (held out, seed {seed}) / {len(yte)} test"
+        else:
+            pva, yva = pte, yte
+            desc = f"{root.name}: {len(ytr)} train / {len(yte)} val = test (the val folder)"
+        mk = lambda p, y: Split(LazyImages(p, size, threads=threads), torch.from_numpy(y))
+        return DataSplits(mk(ptr, ytr), mk(pva, yva), mk(pte, yte), len(classes), desc + ", decoded per batch",
+                          (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+    def read(folder: Path):
+        paths, ys = listing(folder)
+        return np.stack([_decode(p, size) for p in paths]), ys
 
     xtr, ytr = read(tr)
     xte, yte = read(va)
@@ -193,6 +255,54 @@ def synthetic(n: int, shape: tuple[int, int, int], num_classes: int, *, seed: in
     g = torch.Generator().manual_seed(seed)
     mk = lambda m: Split(torch.rand((m, *shape), generator=g), torch.randint(0, num_classes, (m,), generator=g))
     return DataSplits(mk(n), mk(max(n // 10, 1)), mk(max(n // 10, 1)), num_classes, f"synthetic {shape}")
+
+
+# --- the registry --------------------------------------------------------------------------------
+
+#: name -> (loader, needs_root). A loader takes ``root`` (when it needs one) and the recipe's data_kwargs.
+DATASETS: dict[str, tuple[Callable[..., DataSplits], bool]] = {}
+
+
+def register_dataset(name: str, *, needs_root: bool = True):
+    """Decorator: add a data set loader under ``name``; a recipe with ``data=name`` then loads it.
+
+    The loader is called as ``loader(root, **recipe.data_kwargs)`` (``root`` is ``--data-root``) or,
+    with ``needs_root=False``, as ``loader(**recipe.data_kwargs)``, and returns :class:`DataSplits`.
+    """
+
+    def deco(fn):
+        if name in DATASETS:
+            raise ValueError(f"data set {name!r} is already registered")
+        DATASETS[name] = (fn, needs_root)
+        return fn
+
+    return deco
+
+
+def load_data(recipe, data_root: str | Path | None) -> DataSplits:
+    """Load the data set a recipe names, with its ``data_kwargs``."""
+    from actbench.errors import did_you_mean
+
+    if recipe.data not in DATASETS:
+        raise ValueError(f"recipe {recipe.name!r} uses unknown data set {recipe.data!r}"
+                         f"{did_you_mean(recipe.data, DATASETS)}; data sets: {', '.join(DATASETS)} (a data set of "
+                         "your own must be registered with generation.data.register_dataset, e.g. in a module "
+                         "passed with --import)")
+    fn, needs_root = DATASETS[recipe.data]
+    if not needs_root:
+        return fn(**recipe.data_kwargs)
+    if data_root is None:
+        raise ValueError(f"recipe {recipe.name!r} reads {recipe.data} from disk: give --data-root")
+    return fn(Path(data_root), **recipe.data_kwargs)
+
+
+register_dataset("cifar10")(lambda root, **kw: load_cifar(root, classes=10, **kw))
+register_dataset("cifar100")(lambda root, **kw: load_cifar(root, classes=100, **kw))
+register_dataset("imagenette")(load_image_folder)
+register_dataset("imagenet")(load_image_folder)
+register_dataset("image_folder")(load_image_folder)
+register_dataset("digits", needs_root=False)(load_digits)
+register_dataset("synthetic", needs_root=False)(synthetic)
 
 
 # --- augmentation on the batch's device ----------------------------------------------------------

@@ -56,6 +56,10 @@ def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str 
         raise FileNotFoundError(f"no results in {results} (run generation.worker first)")
     docs = [json.loads(p.read_text()) for p in done]
     fails = [json.loads(p.read_text()) for p in failed]
+    fim_only = [d["name"] for d in docs if d.get("kind") == "fim"]
+    if fim_only:
+        raise ValueError(f"{results} holds FIM-only results ({len(fim_only)}, e.g. {fim_only[0]!r}); build a feature "
+                         "table from them with python -m generation.precompute table")
     done_names = {d["name"] for d in docs}
     fails = [f for f in fails if f["name"] not in done_names]  # a retry that succeeded wins
     recipe = Recipe.model_validate(docs[0]["recipe"] if docs else fails[0]["recipe"])

@@ -11,6 +11,10 @@
   activation") so is the ReLU on the values of the separable self-attention.
 * ``resnet50``: ResNet-50 (He et al. 2016, bottleneck v1.5: stride on the 3x3 conv), 25,557,032 weights
   for 1000 classes, for the transfer experiment.
+* ``coatnet``: CoAtNet (Dai et al. 2021), C-C-T-T: a conv stem, two stages of MBConv blocks with
+  squeeze-excitation, two stages of transformer blocks with 2-D relative attention; CoAtNet-0 by
+  default (depths 2/2/3/5/2, channels 64/96/192/384/768). Every GELU of the original is replaced,
+  including the one inside squeeze-excitation (its sigmoid gate is a gate, not an activation, and stays).
 
 Every builder takes ``activation`` (a function name) and ``num_classes``; ``width`` scales channel
 counts for tests on a CPU. :data:`MODELS` is the registry.
@@ -26,7 +30,7 @@ from torch import nn
 
 from actbench.nn import Activation
 
-__all__ = ["MODELS", "all_cnn_c", "digits_cnn", "count_parameters", "mobilevitv2", "register_model", "resnet50", "resnet_cifar"]
+__all__ = ["MODELS", "all_cnn_c", "digits_cnn", "count_parameters", "mobilevitv2", "register_model", "resnet50", "resnet_cifar", "coatnet"]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -286,4 +290,112 @@ def mobilevitv2(activation: str = "swish(x)", *, width_multiplier: float = 0.5, 
         layers.append(_InvertedResidual(cin, cout, 2, 2, activation))
         layers.append(_MobileViTv2Block(cout, d, depth, activation, attn_act))
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch[5], num_classes)]
+    return nn.Sequential(*layers)
+
+
+# --- CoAtNet -------------------------------------------------------------------------------------
+
+
+class _SqueezeExcite(nn.Module):
+    def __init__(self, c: int, reduced: int, activation: str) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, reduced, 1), Activation(activation),
+                                 nn.Conv2d(reduced, c, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.net(x)
+
+
+class _MBConv(nn.Module):
+    """Pre-norm MBConv: BN, 1x1 expand (x4), BN, act, 3x3 depthwise (stride), BN, act, SE (0.25 of the
+    input width), 1x1 project; the shortcut is max-pool + 1x1 conv when the block downsamples."""
+
+    def __init__(self, cin: int, cout: int, stride: int, activation: str, expand: int = 4) -> None:
+        super().__init__()
+        hidden = cin * expand
+        self.net = nn.Sequential(
+            nn.BatchNorm2d(cin),
+            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), Activation(activation),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+            Activation(activation),
+            _SqueezeExcite(hidden, max(1, cin // 4), activation),
+            nn.Conv2d(hidden, cout, 1),
+        )
+        if stride > 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.MaxPool2d(3, stride, 1) if stride > 1 else nn.Identity(),
+                                          nn.Conv2d(cin, cout, 1))
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.net(x)
+
+
+class _RelativeAttention(nn.Module):
+    """Multi-head self-attention over an (h, w) grid with a learned bias per head and relative offset."""
+
+    def __init__(self, dim: int, grid: tuple[int, int], head_dim: int = 32) -> None:
+        super().__init__()
+        self.heads = max(1, dim // head_dim)
+        self.scale = (dim // self.heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        h, w = grid
+        self.bias = nn.Parameter(torch.zeros(self.heads, (2 * h - 1) * (2 * w - 1)))
+        ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        pos = torch.stack([ys.reshape(-1), xs.reshape(-1)])  # (2, N)
+        rel = pos[:, :, None] - pos[:, None, :]  # (2, N, N)
+        self.register_buffer("index", (rel[0] + h - 1) * (2 * w - 1) + rel[1] + w - 1, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C)
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        att = (q @ k.transpose(-2, -1)) * self.scale + self.bias[:, self.index]
+        return self.proj((att.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class _CoAtTransformer(nn.Module):
+    """x <- shortcut(x) + attention(pool(LN(x))), then x <- x + FFN(LN(x)) (x4 hidden, activation)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, grid: tuple[int, int], activation: str) -> None:
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride, 1) if stride > 1 else nn.Identity()
+        self.shortcut = nn.Conv2d(cin, cout, 1) if (stride > 1 or cin != cout) else nn.Identity()
+        self.norm1 = nn.LayerNorm(cin)
+        self.attn_in = nn.Linear(cin, cout) if cin != cout else nn.Identity()
+        self.attn = _RelativeAttention(cout, grid)
+        self.norm2 = nn.LayerNorm(cout)
+        self.ffn = nn.Sequential(nn.Linear(cout, 4 * cout), Activation(activation), nn.Linear(4 * cout, cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
+        x = self.pool(x)
+        b, _, h, w = x.shape
+        t = self.attn(self.attn_in(self.norm1(x.flatten(2).transpose(1, 2))))
+        x = self.shortcut(x).flatten(2).transpose(1, 2) + t
+        x = x + self.ffn(self.norm2(x))
+        return x.transpose(1, 2).reshape(b, -1, h, w)
+
+
+@register_model("coatnet")
+def coatnet(activation: str = "gelu(x)", *, num_classes: int = 1000, in_channels: int = 3, image_size: int = 224,
+            depths: tuple[int, ...] = (2, 2, 3, 5, 2), channels: tuple[int, ...] = (64, 96, 192, 384, 768),
+            width: float = 1.0) -> nn.Module:
+    """CoAtNet-0 by default (Dai et al. 2021: about 25 M weights at 224 px, 1000 classes). The relative
+    attention tables are sized for ``image_size`` (stages 3 and 4 see size/16 and size/32 grids); every
+    stage halves the resolution."""
+    ch = [_ch(c, width) for c in channels]
+    stem: list[nn.Module] = [_conv_bn(in_channels, ch[0], 3, 2, activation=activation)]
+    stem += [nn.Conv2d(ch[0], ch[0], 3, 1, 1) for _ in range(depths[0] - 1)]
+    layers: list[nn.Module] = [nn.Sequential(*stem)]
+    size, cin = -(-image_size // 2), ch[0]
+    for stage in range(1, 5):
+        size = -(-size // 2)
+        for i in range(depths[stage]):
+            stride = 2 if i == 0 else 1
+            if stage <= 2:
+                layers.append(_MBConv(cin, ch[stage], stride, activation))
+            else:
+                layers.append(_CoAtTransformer(cin, ch[stage], stride, (size, size), activation))
+            cin = ch[stage]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(cin), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)

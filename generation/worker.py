@@ -1,7 +1,9 @@
 """Sharded, resumable worker: train a list of functions under a recipe and write one result per function.
 
-    python -m generation.worker --recipe cnn --space act-bench --shard 3/64 --out results/cnn \\
+    python -m generation.worker --task cnn --space act-bench --shard 3/64 --out results/cnn \\
         --data-root /datasets --device cuda
+    python -m generation.worker --task cifar100-resnet --fim-only --functions sample.txt --shard 0/8 \\
+        --out features/fim --data-root /datasets          # FIM features only (generation.precompute)
 
 The functions are the space's unique functions (class representatives, sorted) or the names in
 ``--functions FILE`` (one per line); shard ``i/n`` takes every n-th of them starting at i. For each
@@ -14,7 +16,8 @@ function the worker trains every seed of the recipe, computes the FIM feature an
 A function whose JSON exists is skipped, so a worker killed at any moment (even ``kill -9``) and
 started again loses and duplicates nothing. A function that raises is recorded in
 ``OUT/<key>.failed.json`` (with the traceback) and skipped on resume unless ``--retry-failed``.
-``generation.merge`` builds a table from the results.
+``generation.merge`` builds a table from the results. With ``--fim-only`` nothing is trained: the
+result has no runs (``"kind": "fim"``), only the FIM feature (for ``generation.precompute``).
 """
 
 from __future__ import annotations
@@ -37,11 +40,11 @@ import torch
 
 from actbench import get_space, parse
 from actbench._version import __version__
-from generation.data import DataSplits, load_cifar, load_digits, load_image_folder, synthetic
+from generation.data import DataSplits, load_data
 from generation.recipes import Recipe, get_recipe
 from generation.train import fim_for, train_run
 
-__all__ = ["function_list", "load_data", "main", "result_key", "run_shard"]
+__all__ = ["compute_result", "function_list", "load_data", "main", "result_key", "run_one", "run_shard", "write_result"]
 
 RESULT_FORMAT = "actbench-result-v1"
 
@@ -71,19 +74,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def load_data(recipe: Recipe, data_root: Path | None) -> DataSplits:
-    kw = dict(recipe.data_kwargs)
-    if recipe.data == "digits":
-        return load_digits(**kw)
-    if recipe.data == "synthetic":
-        return synthetic(**kw)
-    if data_root is None:
-        raise ValueError(f"recipe {recipe.name!r} reads {recipe.data} from disk: give --data-root")
-    if recipe.data in ("cifar10", "cifar100"):
-        return load_cifar(data_root, classes=10 if recipe.data == "cifar10" else 100, **kw)
-    return load_image_folder(data_root, **kw)
-
-
 @functools.lru_cache(maxsize=1)
 def _git_revision() -> str | None:
     """The repository's revision when the worker started (its code is loaded once, so later commits to
@@ -107,15 +97,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str) -> dict:
-    key = result_key(name)
+def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, fim_only: bool = False,
+                   extra: dict | None = None) -> tuple[dict, bytes]:
+    """Train every seed (unless ``fim_only``) and compute the FIM feature; returns the result document and
+    the FIM feature as .npy bytes, without writing anything."""
     t0 = time.perf_counter()
-    runs = [train_run(recipe, name, data, seed=s, device=device).model_dump() for s in recipe.seeds]
+    runs = [] if fim_only else [train_run(recipe, name, data, seed=s, device=device).model_dump()
+                                for s in recipe.seeds]
     cdf, layers = fim_for(recipe, name, data, device=device)
     buf = _npy_bytes(cdf)
-    _atomic_write(out / f"{key}.fim.npy", buf)
     result = {
-        "format": RESULT_FORMAT, "name": name, "recipe": recipe.model_dump(), "runs": runs,
+        "format": RESULT_FORMAT, "kind": "fim" if fim_only else "train", "name": name,
+        "recipe": recipe.model_dump(), "runs": runs,
         "fim_layout": [[l.name, l.n_weights, l.offset, l.n_bins] for l in layers],
         "fim_sha256": hashlib.sha256(buf).hexdigest(),
         "data": data.description, "seconds": time.perf_counter() - t0,
@@ -123,8 +116,21 @@ def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str)
                 "python": platform.python_version(), "host": socket.gethostname(), "device": str(device),
                 "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
     }
+    return result, buf
+
+
+def write_result(out: Path, result: dict, fim_npy: bytes) -> None:
+    """The FIM feature first, then the JSON (atomically): the JSON's presence means done."""
+    key = result_key(result["name"])
+    _atomic_write(out / f"{key}.fim.npy", fim_npy)
     _atomic_write(out / f"{key}.json", json.dumps(result).encode())
+
+
+def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str, *, fim_only: bool = False) -> dict:
+    result, buf = compute_result(recipe, name, data, device, fim_only=fim_only)
+    write_result(out, result, buf)
     return result
 
 
@@ -137,7 +143,8 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 
 def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Path, *, data: DataSplits,
-              device: str = "cpu", retry_failed: bool = False, limit: int | None = None, log=print) -> dict:
+              device: str = "cpu", retry_failed: bool = False, limit: int | None = None, fim_only: bool = False,
+              log=print) -> dict:
     """Run this shard's functions that are not done yet; returns counts."""
     out.mkdir(parents=True, exist_ok=True)
     mine = names[shard[0]::shard[1]]
@@ -155,12 +162,11 @@ def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Pat
             break
         t0 = time.perf_counter()
         try:
-            res = run_one(recipe, name, data, out, device)
+            res = run_one(recipe, name, data, out, device, fim_only=fim_only)
             failed.unlink(missing_ok=True)
             counts["ran"] += 1
-            accs = [r["val_acc"] for r in res["runs"]]
-            log(f"[{shard[0]}/{shard[1]}] {name}: val_acc {np.round(accs, 4).tolist()} "
-                f"({time.perf_counter() - t0:.1f} s)")
+            what = "FIM" if fim_only else f"val_acc {np.round([r['val_acc'] for r in res['runs']], 4).tolist()}"
+            log(f"[{shard[0]}/{shard[1]}] {name}: {what} ({time.perf_counter() - t0:.1f} s)")
         except Exception as e:  # record and go on: one bad function must not stop a shard
             counts["failed"] += 1
             record = {"format": RESULT_FORMAT, "name": name, "error": f"{type(e).__name__}: {e}",
@@ -175,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m generation.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     rec = p.add_mutually_exclusive_group(required=True)
+    rec.add_argument("--task", help="registered task (python -m generation.tasks lists them)")
     rec.add_argument("--recipe", help="registered recipe name (cnn, resnet, vit, ...)")
     rec.add_argument("--recipe-file", type=Path, help="a recipe as JSON (fields of generation.recipes.Recipe)")
     src = p.add_mutually_exclusive_group(required=True)
@@ -187,7 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="run functions that failed before again")
     p.add_argument("--limit", type=int, help="stop after this many functions (for smoke tests)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--fim-only", action="store_true", help="compute FIM features only, train nothing")
+    p.add_argument("--import", dest="plugins", action="append", default=[],
+                   help="module or .py file that registers your own models, data sets or tasks (repeatable)")
     return p
+
+
+def resolve_recipe(args) -> Recipe:
+    """The recipe of --task, --recipe or --recipe-file, after importing --import plugins."""
+    from generation.tasks import get_task, import_plugin
+
+    for spec in getattr(args, "plugins", []):
+        import_plugin(spec)
+    if getattr(args, "task", None):
+        return get_task(args.task).recipe
+    if getattr(args, "recipe_file", None):
+        return Recipe.model_validate_json(args.recipe_file.read_text())
+    return get_recipe(args.recipe)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        recipe = (Recipe.model_validate_json(args.recipe_file.read_text()) if args.recipe_file
-                  else get_recipe(args.recipe))
+        recipe = resolve_recipe(args)
         shard = parse_shard(args.shard)
         names = function_list(space=args.space, functions=args.functions)
         data = load_data(recipe, args.data_root)
@@ -207,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {len(names)} functions, "
           f"{data.description}, device {args.device}", flush=True)
     counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,
-                       retry_failed=args.retry_failed, limit=args.limit, log=lambda m: print(m, flush=True))
+                       retry_failed=args.retry_failed, limit=args.limit, fim_only=args.fim_only,
+                       log=lambda m: print(m, flush=True))
     print(f"worker {args.shard}: {counts}", flush=True)
     return 0
 

@@ -99,11 +99,11 @@ def test_failures_are_recorded_and_kept(setup, monkeypatch):
 
     calls = []
 
-    def boom(recipe, name, data, out, device):
+    def boom(recipe, name, data, out, device, **kw):
         calls.append(name)
         if name == "selu(x)":
             raise RuntimeError("CUDA out of memory (simulated)")
-        return real(recipe, name, data, out, device)
+        return real(recipe, name, data, out, device, **kw)
 
     real = w.run_one
     monkeypatch.setattr(w, "run_one", boom)

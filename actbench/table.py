@@ -204,7 +204,8 @@ class TableWriter:
         self._aliases: dict[str, int] = {}
         self._conflicts: list[str] = []
         self._n = 0
-        self._n_fim: int | None = sum(l.n_bins for l in self.fim_layers) if self.fim_layers else None
+        # a layout of layers too small for a histogram (under 200 weights each) means no FIM feature
+        self._n_fim: int | None = (sum(l.n_bins for l in self.fim_layers) or None) if self.fim_layers else None
 
     def __enter__(self) -> TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)

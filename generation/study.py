@@ -133,22 +133,30 @@ class Study:
         self._candidates: list[str] | None = None
         self._keys: list[str] | None = None
         self._embedding: np.ndarray | None = None
+        self._row_of: dict[str, int] | None = None
+        self._first_rows: list[int] | None = None
+        self._key_of_name: dict[str, str] | None = None
 
     # --- creation -------------------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, task: str, features: str | os.PathLike, budget: int,
                surrogate: str = "knr", feature_set: str = "both", ttl_s: float = 900.0, seed: int = 0,
-               recipe: Recipe | None = None, name: str | None = None) -> Study:
+               recipe: Recipe | None = None, name: str | None = None,
+               embedding: np.ndarray | None = None) -> Study:
         """Make a study folder: the candidates (rows of the feature table that have the features needed),
         their class keys, and the embedding the surrogate works on, computed once here.
 
         Raises:
             StudyError: the folder is already a study, the feature table lacks the features asked for,
                 or the budget exceeds the candidates.
+
+        ``embedding`` replaces the UMAP embedding by one of your own: an (n_rows, d) array, one row per row
+        of the feature table (``feature_set`` is then only a label).
         """
         from actbench import ActBench
-        from actbench.features import FEATURE_SETS, embedding
+        from actbench.features import FEATURE_SETS
+        from actbench.features import embedding as umap_embedding
         from generation.tasks import get_task
 
         path = Path(path)
@@ -162,7 +170,7 @@ class Study:
         recipe = recipe or t.recipe
         bench = ActBench(features)
         tab = bench._table
-        if feature_set in ("fim", "both"):
+        if feature_set in ("fim", "both") and embedding is None:
             if not tab.n_fim:
                 raise StudyError(f"{features} has no FIM features; use --feature-set outputs, or compute FIM "
                                  "features (generation.precompute)")
@@ -172,7 +180,13 @@ class Study:
                                  "'generation.precompute table --only-fim', or use --feature-set outputs")
         if not 1 <= budget <= len(bench):
             raise StudyError(f"budget must be between 1 and the {len(bench):,} candidates, got {budget}")
-        emb = embedding(bench, feature_set, seed=seed)
+        if embedding is not None:
+            emb = np.asarray(embedding, dtype=np.float64)
+            if emb.ndim != 2 or len(emb) != len(bench) or not np.isfinite(emb).all():
+                raise StudyError(f"embedding must be a finite ({len(bench)}, d) array, one row per row of "
+                                 f"{features}; got shape {emb.shape}")
+        else:
+            emb = umap_embedding(bench, feature_set, seed=seed)
         names = list(bench)
         keys = [_key(a, b) for a, b in zip(tab.h1, tab.h2)]
         first = []
@@ -211,6 +225,13 @@ class Study:
     def keys(self) -> list[str]:
         self.candidates
         return self._keys
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        """Candidate row by class key."""
+        if self._row_of is None:
+            self._row_of = {k: i for i, k in enumerate(self.keys)}
+        return self._row_of
 
     @property
     def embedding(self) -> np.ndarray:
@@ -295,7 +316,9 @@ class Study:
         """Validation accuracy of every recorded function by class key (diverged and failed: 0)."""
         from generation.merge import aggregate
 
-        key_of = dict(zip(self.candidates, self.keys))
+        if self._key_of_name is None:
+            self._key_of_name = dict(zip(self.candidates, self.keys))
+        key_of = self._key_of_name
         out = {}
         for p in self.results_dir.glob("*.json"):
             d = json.loads(p.read_text())
@@ -310,12 +333,17 @@ class Study:
         return out
 
     def _choose(self, claims: dict[str, dict]) -> int | None:
-        row_of = {k: i for i, k in enumerate(self.keys)}
-        for name in self.config.first:
-            row = self.candidates.index(name)
+        row_of = self.row_of
+        if self._first_rows is None:
+            wanted = set(self.config.first)
+            found = {n: i for i, n in enumerate(self.candidates) if n in wanted}
+            self._first_rows = [found[n] for n in self.config.first]
+        for row in self._first_rows:
             if self.keys[row] not in claims:
                 return row
-        free = np.array([i for i, k in enumerate(self.keys) if k not in claims], dtype=np.int64)
+        taken = np.zeros(len(self.keys), dtype=bool)
+        taken[[row_of[k] for k in claims if k in row_of]] = True
+        free = np.flatnonzero(~taken)
         if not len(free):
             return None
         rng = np.random.default_rng([self.config.seed, len(claims)])

@@ -201,3 +201,15 @@ def test_two_workers_one_killed_mid_run(tmp_path):
                           timeout=60)
     assert proc.returncode == 0 and bench.best(1).index[0] in proc.stdout
     assert study_main(["status", str(st.path)]) == 0
+
+
+@pytest.mark.slow
+def test_launcher_starts_study_workers(tmp_path):
+    st = _study(tmp_path, budget=3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "generation.launch", "--procs", "2", "--study", str(st.path), "--"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    logs = sorted((st.path / "logs").glob("worker-*.log"))
+    assert len(logs) == 2 and all("worker done" in p.read_text() for p in logs)
+    assert st.status()["finished"] and len(ActBench(st.path)) == 3

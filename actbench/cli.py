@@ -241,6 +241,7 @@ def _add_table_commands(sub) -> None:
     bst.add_argument("bench", nargs="?", default="mini", help="benchmark name, table path or study folder")
     bst.add_argument("-k", type=int, default=1, help="how many (default 1)")
     bst.add_argument("--metric", default="val_acc", help="metric to rank by (default val_acc)")
+    bst.add_argument("--names", action="store_true", help="print only the names, one per line (for --functions)")
     _bench_args(bst)
     bst.set_defaults(func=_cmd_best)
 
@@ -335,6 +336,9 @@ def _cmd_best(args: argparse.Namespace) -> int:
         raise ValueError(f"-k must be at least 1, got {args.k}")
     bench = _open(args, args.bench)
     df = bench.best(args.k, metric=args.metric)
+    if args.names:
+        print("\n".join(df.index))
+        return 0
     cols = [c for c in dict.fromkeys([args.metric, "val_acc", "test_acc"]) if c in df.columns]
     print(df[cols].to_string(float_format=lambda v: f"{v:.4f}"))
     return 0

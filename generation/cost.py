@@ -12,7 +12,9 @@ eigen-decompositions, histograms). From those it projects, for this device:
 * ``fim_s``: one FIM feature;
 * ``precompute_h``: FIM features of ``--fim-n`` functions (the outputs of a whole space are a CPU job:
   docs/performance.md);
-* ``study_h``: a search study of ``--budget`` functions (each trained and its FIM computed).
+* ``study_h``: a search study of ``--budget`` functions (each trained and its FIM computed);
+* ``study_pflop``: the same study's training work in PFLOP (FLOPs per training image counted by
+  torch's FlopCounterMode x image passes), a device-independent measure of its size.
 
 Data loading is not timed (the tensors are on the device already): for ImageNet, decoding JPEGs takes
 CPU cores that a real run must provide. Figures hold for the device they were measured on; the
@@ -103,6 +105,19 @@ def time_training(recipe: Recipe, shape, classes: int, device: torch.device, ste
     return train_ips, eval_ips
 
 
+def train_flops_per_image(recipe: Recipe, shape, classes: int) -> float:
+    """Floating-point operations of one training image (forward + backward), counted by torch's
+    FlopCounterMode on the CPU (matmuls and convolutions; elementwise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_model(recipe, "swish(x)", classes, shape[0])
+    model.train()
+    x = torch.rand((2, *shape))
+    with FlopCounterMode(display=False) as counter:
+        model(x).float().sum().backward()
+    return counter.get_total_flops() / 2
+
+
 def measure_task(task: Task, device: torch.device, *, steps: int, batch: int | None = None,
                  fim_batch: int | None = None) -> dict:
     recipe = task.recipe
@@ -117,7 +132,9 @@ def measure_task(task: Task, device: torch.device, *, steps: int, batch: int | N
     _sync(device)
     fim_s = time.perf_counter() - t0
     run_s = recipe.epochs * n_train / train_ips + n_eval / eval_ips
-    return {"task": task.name, "batch": batch or recipe.batch_size, "train_img_s": round(train_ips, 1),
+    flops = train_flops_per_image(recipe, shape, classes)
+    return {"task": task.name, "train_gflop_per_image": round(flops / 1e9, 3),
+            "image_passes_per_function": recipe.epochs * n_train * len(recipe.seeds), "batch": batch or recipe.batch_size, "train_img_s": round(train_ips, 1),
             "eval_img_s": round(eval_ips, 1), "epochs": recipe.epochs, "train_images": n_train,
             "seeds": len(recipe.seeds), "run_h": run_s / 3600, "fim_s": fim_s, "fim_batch": recipe.fim_batch,
             "fim_dims": int(cdf.size), "amp": recipe.amp and device.type == "cuda"}
@@ -127,7 +144,8 @@ def project(row: dict, *, fim_n: int, budget: int) -> dict:
     """Add the projections (hours on the measured device) to a measured row."""
     train_h = row["seeds"] * row["run_h"]
     return {**row, "train_h": train_h, "precompute_h": fim_n * row["fim_s"] / 3600,
-            "study_h": budget * (train_h + row["fim_s"] / 3600)}
+            "study_h": budget * (train_h + row["fim_s"] / 3600),
+            "study_pflop": budget * row["image_passes_per_function"] * row["train_gflop_per_image"] / 1e6}
 
 
 def _h(hours: float) -> str:
@@ -154,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     names = list(TASKS) if args.tasks == "all" else args.tasks.split(",")
     print(f"device {dev}, torch {torch.__version__}; study budget {args.budget}, FIM precompute {args.fim_n:,}")
-    print(f"{'task':<18} {'batch':>5} {'train img/s':>11} {'eval img/s':>10} {'1 function':>10} {'FIM':>8} "
-          f"{'precompute':>10} {'study':>10}")
+    print(f"{'task':<18} {'batch':>5} {'GFLOP/img':>9} {'train img/s':>11} {'eval img/s':>10} {'1 function':>10} "
+          f"{'FIM':>8} {'precompute':>10} {'study':>10} {'study PFLOP':>11}")
     rows = []
     for name in names:
         if name not in TASKS:
@@ -165,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                                    fim_batch=args.fim_batch), fim_n=args.fim_n, budget=args.budget)
         row.update(device=dev, torch=torch.__version__)
         rows.append(row)
-        print(f"{name:<18} {row['batch']:>5} {row['train_img_s']:>11.0f} {row['eval_img_s']:>10.0f} "
-              f"{_h(row['train_h']):>10} {row['fim_s']:>7.2f}s {_h(row['precompute_h']):>10} {_h(row['study_h']):>10}",
-              flush=True)
+        print(f"{name:<18} {row['batch']:>5} {row['train_gflop_per_image']:>9.3g} {row['train_img_s']:>11.0f} "
+              f"{row['eval_img_s']:>10.0f} {_h(row['train_h']):>10} {row['fim_s']:>7.2f}s {_h(row['precompute_h']):>10} "
+              f"{_h(row['study_h']):>10} {row['study_pflop']:>11,.0f}", flush=True)
         if args.json:  # after every task: a run cut short keeps what it measured
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=2)

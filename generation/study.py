@@ -56,6 +56,7 @@ from actbench._version import __version__
 from actbench.ops import BASELINES
 from actbench.table import sha256_file
 from generation.recipes import Recipe
+from generation.worker import _atomic_write as _write_atomic
 
 __all__ = ["Claim", "Study", "StudyConfig", "StudyError", "main", "work"]
 
@@ -106,15 +107,6 @@ def _now() -> str:
 
 def _key(h1: int, h2: int) -> str:
     return f"{int(h1):016x}{int(h2):016x}"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Study:
@@ -394,7 +386,7 @@ class Study:
 
     def fail(self, claim: Claim, error: BaseException) -> bool:
         """Record that training ``claim`` raised (kept in the table as missing; not retried)."""
-        from generation.worker import _atomic_write, result_key
+        from generation.worker import result_key
 
         with self.lock():
             if not self.owns(claim):
@@ -402,7 +394,7 @@ class Study:
             doc = {"format": "actbench-result-v1", "name": claim.name, "error": f"{type(error).__name__}: {error}",
                    "traceback": "".join(traceback.format_exception(error)), "recipe": self.config.recipe.model_dump(),
                    "created": _now()}
-            _atomic_write(self.results_dir / f"{result_key(claim.name)}.failed.json", json.dumps(doc).encode())
+            _write_atomic(self.results_dir / f"{result_key(claim.name)}.failed.json", json.dumps(doc))
             self._finish_claim(claim, "failed")
             self._log({"event": "failed", "name": claim.name, "key": claim.key, "worker": claim.worker,
                        "error": doc["error"]})

@@ -31,6 +31,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -88,10 +89,11 @@ def _git_revision() -> str | None:
         return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def _atomic_write(path: Path, data: bytes | str) -> None:
+    """Write to a temporary name (unique per process and thread), fsync, rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     with open(tmp, "wb") as f:
-        f.write(data)
+        f.write(data.encode() if isinstance(data, str) else data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

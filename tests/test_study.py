@@ -131,6 +131,19 @@ def test_work_in_process(tmp_path):
     b = ActBench(st.path)
     assert sorted(b) == sorted(st.config.first[:3])
     assert b.provenance.source == "generation" and b.provenance.config["name"] == "digits-tiny"
+    from actbench.cli import main as cli_main
+
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli_main(["best", str(st.path), "-k", "2", "--names"]) == 0
+    assert buf.getvalue().split() == list(b.best(2).index)
+    assert cli_main(["best", str(st.path), "-k", "0"]) == 2
+    assert cli_main(["best", str(tmp_path)]) == 2  # a folder that is not a study
+    assert study_main(["best", str(st.path), "-k", "1"]) == 0
+    assert study_main(["status", str(tmp_path / "nope")]) == 2
 
 
 def _worker(study: Path, name: str) -> subprocess.Popen:

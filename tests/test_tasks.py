@@ -179,3 +179,19 @@ def test_table_with_layers_too_small_for_a_histogram(tmp_path):
         w.add("relu(x)", {"val_acc": 0.5}, fim=np.zeros(0))
     b = ActBench(tmp_path / "t.h5")
     assert b._table.n_fim == 0 and b.query("relu(x)").val_acc == 0.5
+
+
+def test_cost_model_measures_and_projects(capsys):
+    from generation.cost import main as cost_main, project, task_shape
+
+    assert task_shape(get_task("imagenet-resnet50").recipe)[:3] == ((3, 224, 224), 1000, 1_271_167)
+    assert task_shape(get_task("cifar100-cnn").recipe)[:3] == ((3, 32, 32), 100, 45_000)
+    assert task_shape(get_task("vit").recipe)[:3] == ((3, 160, 160), 10, 9_469)
+    row = {"seeds": 3, "run_h": 2.0, "fim_s": 36.0, "image_passes_per_function": 1000, "train_gflop_per_image": 2.0}
+    p = project(row, fim_n=100, budget=10)
+    assert (p["train_h"], p["precompute_h"], p["study_h"]) == (6.0, 1.0, 10 * (6.0 + 0.01))
+    assert p["study_pflop"] == 10 * 1000 * 2.0 / 1e6
+    assert cost_main(["--tasks", "digits", "--steps", "2", "--fim-n", "10", "--budget", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "GFLOP/img" in out
+    assert cost_main(["--tasks", "nope"]) == 2

@@ -13,8 +13,8 @@ eigen-decompositions, histograms). From those it projects, for this device:
 * ``precompute_h``: FIM features of ``--fim-n`` functions (the outputs of a whole space are a CPU job:
   docs/performance.md);
 * ``study_h``: a search study of ``--budget`` functions (each trained and its FIM computed);
-* ``study_pflop``: the same study's training work in PFLOP (FLOPs per training image counted by
-  torch's FlopCounterMode x image passes), a device-independent measure of its size.
+* ``study_pflop``: the same study's training work in PFLOP (3 x the forward FLOPs per image counted
+  by torch's FlopCounterMode, x image passes), a device-independent measure of its size.
 
 Data loading is not timed (the tensors are on the device already): for ImageNet, decoding JPEGs takes
 CPU cores that a real run must provide. Figures hold for the device they were measured on; the
@@ -106,16 +106,18 @@ def time_training(recipe: Recipe, shape, classes: int, device: torch.device, ste
 
 
 def train_flops_per_image(recipe: Recipe, shape, classes: int) -> float:
-    """Floating-point operations of one training image (forward + backward), counted by torch's
-    FlopCounterMode on the CPU (matmuls and convolutions; elementwise work is not counted)."""
+    """Floating-point operations of one training image: 3 x the forward pass's (the backward pass costs
+    about twice the forward), counted by torch's FlopCounterMode on the CPU (matmuls, convolutions and
+    attention; elementwise work is not counted). The backward is not counted directly because the
+    counter overcounts a grouped convolution's backward by its number of groups."""
     from torch.utils.flop_counter import FlopCounterMode
 
     model = build_model(recipe, "swish(x)", classes, shape[0])
     model.train()
     x = torch.rand((2, *shape))
-    with FlopCounterMode(display=False) as counter:
-        model(x).float().sum().backward()
-    return counter.get_total_flops() / 2
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return 3 * counter.get_total_flops() / 2
 
 
 def measure_task(task: Task, device: torch.device, *, steps: int, batch: int | None = None,

@@ -12,7 +12,9 @@ decision sees every other worker's claims and results:
 
 1. the study is finished when ``budget`` functions are recorded;
 2. a claim whose worker stopped heartbeating for ``ttl_s`` seconds (killed, crashed, node lost) is
-   taken over first: its function is trained again by the asking worker, so nothing is lost;
+   taken over first: its function is trained again by the asking worker, so nothing is lost. A claim of
+   a worker on the asking worker's own machine (same host, boot and pid namespace) whose process is
+   gone is taken over at once, without waiting for the TTL;
 3. the 8 baselines come first (those the feature table has), as in the paper;
 4. then the surrogate (a regressor on the cached 2-D embedding of the feature table, fitted on the
    recorded functions' validation accuracy; diverged and failed count as 0) picks the unclaimed
@@ -103,6 +105,34 @@ class Claim:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), or None when it does not exist
+    or has exited (a zombie that its parent has not reaped yet counts as exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # the name in (...) may hold spaces
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])  # state is field 3, start time field 22
+
+
+def _machine() -> dict:
+    """What makes a pid meaningful: host, boot and pid namespace (Linux; empty elsewhere)."""
+    try:
+        return {"host": socket.gethostname(), "boot_id": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
+                "pidns": os.stat("/proc/self/ns/pid").st_ino}
+    except OSError:
+        return {}
+
+
+def _process_gone(rec: dict) -> bool:
+    """True when a claim's worker ran on this machine (same host, boot and pid namespace) and its process
+    no longer exists (or its pid now belongs to a later process). False when that cannot be known."""
+    here = _machine()
+    if not here or any(rec.get(k) != v for k, v in here.items()) or "start" not in rec:
+        return False
+    return _start_ticks(rec["pid"]) != rec["start"]
 
 
 def _key(h1: int, h2: int) -> str:
@@ -254,7 +284,7 @@ class Study:
         claims = self.claims()
         done = [c for c in claims.values() if c["state"] in ("done", "failed")]
         running = [c for c in claims.values() if c["state"] == "running"]
-        stale = [c for c in running if c["age_s"] > self.config.ttl_s]
+        stale = [c for c in running if c["age_s"] > self.config.ttl_s or _process_gone(c)]
         return {"budget": self.config.budget, "recorded": len(done),
                 "failed": sum(c["state"] == "failed" for c in done), "running": len(running) - len(stale),
                 "expired": len(stale), "candidates": self.config.n_candidates,
@@ -279,14 +309,15 @@ class Study:
             done = [k for k, c in claims.items() if c["state"] in ("done", "failed")]
             if len(done) >= self.config.budget:
                 return None
-            stale = sorted((c["age_s"], k) for k, c in claims.items()
-                           if c["state"] == "running" and c["age_s"] > self.config.ttl_s)
+            stale = sorted((c["age_s"], k) for k, c in claims.items() if c["state"] == "running"
+                           and (c["age_s"] > self.config.ttl_s or _process_gone(c)))
             if stale:
                 key = stale[-1][1]
                 old = claims[key]
                 claim = self._write_claim(key, old["name"], worker, takeover=True)
+                why = "silent past the TTL" if old["age_s"] > self.config.ttl_s else "its process is gone"
                 self._log({"event": "takeover", "name": old["name"], "key": key, "worker": worker,
-                           "from_worker": old["worker"], "silent_s": round(old["age_s"], 1)})
+                           "from_worker": old["worker"], "silent_s": round(old["age_s"], 1), "why": why})
                 return claim
             if len(claims) >= self.config.budget:
                 return WAIT
@@ -300,7 +331,8 @@ class Study:
     def _write_claim(self, key: str, name: str, worker: str, *, takeover: bool = False) -> Claim:
         token = uuid.uuid4().hex
         rec = {"key": key, "name": name, "state": "running", "worker": worker, "token": token,
-               "host": socket.gethostname(), "pid": os.getpid(), "claimed": _now()}
+               "host": socket.gethostname(), "pid": os.getpid(), "start": _start_ticks(os.getpid()),
+               **_machine(), "claimed": _now()}
         _write_atomic(self.claims_dir / f"{key}.json", json.dumps(rec))
         return Claim(key, name, token, worker, takeover)
 

@@ -299,6 +299,24 @@ class Study:
         p = self.path / "events.jsonl"
         return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
 
+    def trajectory(self):
+        """The recorded functions in the order they were recorded, with their validation accuracy (the
+        table's aggregate; NaN when diverged or failed) and the best so far, as a DataFrame."""
+        import pandas as pd
+
+        from actbench import ActBench
+
+        rows = [e for e in self.events() if e["event"] in ("record", "failed")]
+        cols = ["function", "worker", "time", "val_acc", "best_val"]
+        if not rows or not self.table_path.exists():
+            return pd.DataFrame(columns=cols)
+        bench = ActBench(self.table_path)
+        vals = np.array([bench.query(e["name"]).val_acc for e in rows], dtype=float)
+        best = np.fmax.accumulate(np.where(np.isnan(vals), -np.inf, vals))
+        return pd.DataFrame({"function": [e["name"] for e in rows], "worker": [e["worker"] for e in rows],
+                             "time": [e["time"] for e in rows], "val_acc": vals,
+                             "best_val": np.where(np.isinf(best), np.nan, best)})
+
     # --- the protocol ---------------------------------------------------------------------------
 
     def next_claim(self, worker: str) -> Claim | None | str:
@@ -548,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--threads", type=int, help="torch CPU threads")
     s = sub.add_parser("status", help="progress and the best functions so far")
     s.add_argument("study", type=Path)
+    s.add_argument("--trajectory", action="store_true", help="also every record in order, with the best so far")
     b = sub.add_parser("best", help="print the best function so far")
     b.add_argument("study", type=Path)
     b.add_argument("-k", type=int, default=1)
@@ -571,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
         study = Study(args.study)
         if args.cmd == "status":
             _print_status(study)
+            if args.trajectory:
+                print(study.trajectory().to_string(float_format=lambda v: f"{v:.4f}"))
             return 0
         if args.cmd == "best":
             if not study.table_path.exists():

@@ -143,6 +143,10 @@ def test_work_in_process(tmp_path):
     assert cli_main(["best", str(st.path), "-k", "0"]) == 2
     assert cli_main(["best", str(tmp_path)]) == 2  # a folder that is not a study
     assert study_main(["best", str(st.path), "-k", "1"]) == 0
+    traj = st.trajectory()
+    assert list(traj["function"]) == list(st.config.first[:3]) and list(traj["worker"]) == ["solo"] * 3
+    assert traj["best_val"].iloc[-1] == np.nanmax(traj["val_acc"]) and traj["best_val"].is_monotonic_increasing
+    assert study_main(["status", str(st.path), "--trajectory"]) == 0
     assert study_main(["status", str(tmp_path / "nope")]) == 2
 
 

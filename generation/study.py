@@ -165,7 +165,7 @@ class Study:
     def create(cls, path: str | os.PathLike, *, task: str, features: str | os.PathLike, budget: int,
                surrogate: str = "knr", feature_set: str = "both", ttl_s: float = 900.0, seed: int = 0,
                recipe: Recipe | None = None, name: str | None = None,
-               embedding: np.ndarray | None = None) -> Study:
+               embedding: np.ndarray | None = None, other_task_features: bool = False) -> Study:
         """Make a study folder: the candidates (rows of the feature table that have the features needed),
         their class keys, and the embedding the surrogate works on, computed once here.
 
@@ -174,7 +174,8 @@ class Study:
                 or the budget exceeds the candidates.
 
         ``embedding`` replaces the UMAP embedding by one of your own: an (n_rows, d) array, one row per row
-        of the feature table (``feature_set`` is then only a label).
+        of the feature table (``feature_set`` is then only a label). FIM features computed for another
+        model or data set than the task's are refused unless ``other_task_features``.
         """
         from actbench import ActBench
         from actbench.features import FEATURE_SETS
@@ -200,6 +201,12 @@ class Study:
                 raise StudyError(f"{features}: {int(tab.fim_missing().sum()):,} of {len(bench):,} rows have no FIM "
                                  f"feature; for --feature-set {feature_set} build the table with "
                                  "'generation.precompute table --only-fim', or use --feature-set outputs")
+        made_by = bench.provenance.config or {}
+        if (feature_set in ("fim", "both") and embedding is None and not other_task_features
+                and made_by.get("model") and (made_by.get("model"), made_by.get("data")) != (recipe.model, recipe.data)):
+            raise StudyError(f"{features} holds FIM features of {made_by.get('model')} on {made_by.get('data')}, but "
+                             f"task {task!r} trains {recipe.model} on {recipe.data}; compute the task's own "
+                             "(generation.precompute), or pass --other-task-features to use them anyway")
         if not 1 <= budget <= len(bench):
             raise StudyError(f"budget must be between 1 and the {len(bench):,} candidates, got {budget}")
         if embedding is not None:
@@ -557,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--ttl", type=float, default=900.0,
                    help="seconds without a heartbeat after which a claim expires (default 900)")
     i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--other-task-features", action="store_true",
+                   help="accept FIM features computed for another model or data set than the task's")
     w = sub.add_parser("work", help="train functions the study chooses until it is finished")
     w.add_argument("study", type=Path)
     w.add_argument("--data-root", type=Path)
@@ -583,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe = Recipe.model_validate_json(args.recipe_file.read_text()) if args.recipe_file else None
             study = Study.create(args.study, task=args.task, features=args.features, budget=args.budget,
                                  surrogate=args.surrogate, feature_set=args.feature_set, ttl_s=args.ttl,
-                                 seed=args.seed, recipe=recipe)
+                                 seed=args.seed, recipe=recipe, other_task_features=args.other_task_features)
             print(f"created {args.study}: {study.config.n_candidates:,} candidates, budget {args.budget}, "
                   f"first {len(study.config.first)} baselines")
             return 0

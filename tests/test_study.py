@@ -121,6 +121,11 @@ def test_create_errors(tmp_path):
         Study.create(tmp_path / "s2", task="digits", features=ft, budget=1, feature_set="fim")
     with pytest.raises(FileNotFoundError, match="recorded nothing yet"):
         ActBench(tmp_path / "st")
+    # the mini table's FIM features are the digits CNN's: not those of ResNet-56 on CIFAR-100
+    with pytest.raises(StudyError, match="--other-task-features"):
+        Study.create(tmp_path / "s3", task="cifar100-resnet", features=MINI, budget=5, feature_set="fim")
+    assert Study.create(tmp_path / "s3", task="cifar100-resnet", features=MINI, budget=5, feature_set="fim",
+                        other_task_features=True).config.task == "cifar100-resnet"
 
 
 def test_work_in_process(tmp_path):

@@ -93,10 +93,13 @@ def feature_table(space: str, out: Path, *, fim: Path | None = None, only_fim: b
         description=description or (f"pre-training features of {space!r}"
                                     + (f" for recipe {recipe['name']!r} ({recipe['description']})" if recipe else "")
                                     + "; nothing trained: every metric is missing"))
+    envs = sorted({json.dumps({k: v for k, v in d.get("env", {}).items() if k in ("git", "torch", "gpu", "device")},
+                              sort_keys=True) for d, _ in by_class.values()})
     prov = Provenance.now(source="generation", command=command, config=recipe,
                           description=f"outputs of {'the sampled' if only_fim else 'every unique'} function of "
                                       f"{space!r}; FIM features of {len(by_class)} functions by generation.worker "
-                                      f"--fim-only")
+                                      f"--fim-only",
+                          notes=tuple(f"FIM environment: {e}" for e in envs))
     t0 = time.perf_counter()
     counts = {"rows": 0, "with_fim": 0}
     with TableWriter(out, info=info, provenance=prov, fim_layers=layout) as w:

@@ -152,11 +152,15 @@ def _decode(path: Path, size: int) -> np.ndarray:
 
 class LazyImages:
     """Image files that look like an (N, 3, size, size) float32 tensor in [0, 1]: indexing with an
-    integer tensor, array or slice decodes just those files (Pillow, in ``threads`` threads)."""
+    integer tensor, array or slice decodes just those files (Pillow, in ``threads`` threads).
+    ``prefetch(idx)`` starts decoding a batch in the background; indexing with the same rows then
+    waits for it instead of decoding again (training prefetches the next batch while it computes)."""
 
     def __init__(self, files: list[Path], size: int, *, threads: int = 8) -> None:
         self.files, self.size, self.threads = list(files), size, threads
         self._pool: ThreadPoolExecutor | None = None
+        self._ahead: ThreadPoolExecutor | None = None
+        self._pending: tuple[bytes, object] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -165,15 +169,29 @@ class LazyImages:
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, idx) -> torch.Tensor:
-        rows = np.arange(len(self.files))[idx] if isinstance(idx, slice) else np.asarray(idx).reshape(-1)
+    def _rows(self, idx) -> np.ndarray:
+        if isinstance(idx, slice):
+            return np.arange(len(self.files))[idx]
+        return np.asarray(idx, dtype=np.int64).reshape(-1)
+
+    def _load(self, rows: np.ndarray) -> torch.Tensor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads)
         imgs = list(self._pool.map(lambda i: _decode(self.files[int(i)], self.size), rows))
         return torch.from_numpy(np.stack(imgs).astype(np.float32) / 255.0)
 
-    def __getstate__(self):  # never pickle a thread pool
-        return {"files": self.files, "size": self.size, "threads": self.threads, "_pool": None}
+    def prefetch(self, idx) -> None:
+        rows = self._rows(idx)
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(1)  # a pool of its own: its task waits on the decoding pool
+        self._pending = (rows.tobytes(), self._ahead.submit(self._load, rows))
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        rows = self._rows(idx)
+        if self._pending is not None and self._pending[0] == rows.tobytes():
+            future, self._pending = self._pending[1], None
+            return future.result()
+        return self._load(rows)
 
 
 def load_image_folder(root: str | Path, *, size: int = 160, n_val: int = 0, seed: int = 0,

@@ -115,6 +115,8 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
             for group in opt.param_groups:
                 group["lr"] = lr_at(recipe, epoch + i / steps)
             idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            if hasattr(data.train.x, "prefetch") and i + 1 < steps:  # decode the next batch meanwhile
+                data.train.x.prefetch(perm[(i + 1) * recipe.batch_size:(i + 2) * recipe.batch_size])
             x = data.train.x[idx].to(device, non_blocking=True)
             y = torch.nn.functional.one_hot(data.train.y[idx], data.num_classes).float().to(device)
             x = augment(x, recipe.augment, generator=gen)

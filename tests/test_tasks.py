@@ -123,6 +123,24 @@ def test_streamed_image_folder_matches_decoded(tmp_path):
     assert torch.equal(lazy.train.x[idx], eager.train.x[idx])
     assert torch.equal(lazy.test.x[0:3], eager.test.x[0:3])
     assert torch.equal(lazy.val.y, eager.val.y) and "decoded per batch" in lazy.description
+    lazy.train.x.prefetch(torch.tensor([1, 2]))
+    assert torch.equal(lazy.train.x[torch.tensor([1, 2])], eager.train.x[torch.tensor([1, 2])])
+    assert lazy.train.x._pending is None  # the prefetched batch was used
+    lazy.train.x.prefetch([0])
+    assert torch.equal(lazy.train.x[[4]], eager.train.x[[4]])  # other rows: decoded now, prefetch ignored
+
+
+def test_training_on_streamed_folders(tmp_path):
+    from generation.train import train_run
+
+    write_image_folder(tmp_path / "img", per_class=4)
+    r = Recipe(name="s", benchmark="s", description="stream test (synthetic images)", model="digits_cnn",
+               data="image_folder",
+               data_kwargs={"size": 8, "n_val": 2, "stream": True, "threads": 2}, epochs=2, batch_size=2, lr=0.01,
+               seeds=(0,))
+    data = load_data(r, tmp_path / "img")
+    res = train_run(r, "relu(x)", data, seed=0)
+    assert res.epochs_completed == 2 and 0.0 <= res.val_acc <= 1.0
 
 
 def test_precompute_sample(tmp_path):

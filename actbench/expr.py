@@ -20,7 +20,6 @@ limits on length (:data:`MAX_LENGTH`) and nesting depth (:data:`MAX_DEPTH`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike

@@ -18,7 +18,8 @@ decision sees every other worker's claims and results:
 3. the 8 baselines come first (those the feature table has), as in the paper;
 4. then the surrogate (a regressor on the cached 2-D embedding of the feature table, fitted on the
    recorded functions' validation accuracy; diverged and failed count as 0) picks the unclaimed
-   candidate with the highest prediction;
+   candidate with the highest prediction. A candidate is trained under its shortest name
+   (``elu(x)``, not its class representative ``sum_n(zero(x),zero(x),elu(x))``);
 5. when the running claims already fill the budget the worker waits (a running claim may still expire).
 
 A claim is a file ``claims/<class key>.json`` named by the function's equivalence class (two hashes of
@@ -135,6 +136,18 @@ def _process_gone(rec: dict) -> bool:
     return _start_ticks(rec["pid"]) != rec["start"]
 
 
+def _training_names(tab) -> list[str]:
+    """One name per row to train: the row's shortest name (its representative when that is among the
+    shortest, else the lexicographically greatest of them), so that ``elu(x)`` is trained rather than
+    its class representative ``sum_n(zero(x),zero(x),elu(x))``: the same function, fewer kernels."""
+    best = list(tab.names)
+    for name, row in tab.aliases.items():
+        cur = best[row]
+        if len(name) < len(cur) or (len(name) == len(cur) and cur != tab.names[row] and name > cur):
+            best[row] = name
+    return best
+
+
 def _key(h1: int, h2: int) -> str:
     return f"{int(h1):016x}{int(h2):016x}"
 
@@ -216,7 +229,7 @@ class Study:
                                  f"{features}; got shape {emb.shape}")
         else:
             emb = umap_embedding(bench, feature_set, seed=seed)
-        names = list(bench)
+        names = _training_names(tab)
         keys = [_key(a, b) for a, b in zip(tab.h1, tab.h2)]
         first = []
         for b in BASELINES:

@@ -266,3 +266,19 @@ def test_claim_of_a_dead_process_on_this_machine_is_taken_over_at_once(tmp_path)
     rec.update(host="elsewhere", pid=p.pid)  # another machine: only the TTL can tell
     (st.claims_dir / f"{c.key}.json").write_text(json.dumps(rec))
     assert st.status()["expired"] == 0
+
+
+def test_candidates_are_trained_under_their_shortest_name(tmp_path):
+    from actbench.table import Provenance, TableInfo, TableWriter
+
+    ft = tmp_path / "f.h5"
+    with TableWriter(ft, info=TableInfo(benchmark="t", description="test fixture (synthetic)"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic")) as w:
+        w.add("sum_n(zero(x),zero(x),elu(x))", {}, equivalents=["elu(x)", "add(elu(x),zero(x))"])
+        w.add("sub(relu(x),zero(x))", {}, equivalents=["add(relu(x),zero(x))", "max(relu(x),zero(x))"])
+        w.add("mul(tanh(x),tanh(x))", {})
+    st = Study.create(tmp_path / "st", task="digits", features=ft, budget=2, feature_set="outputs",
+                      embedding=np.eye(3))
+    assert st.candidates == ["elu(x)", "sub(relu(x),zero(x))", "mul(tanh(x),tanh(x))"]
+    assert st.config.first == ("elu(x)", "sub(relu(x),zero(x))")
+    assert st.next_claim("A").name == "elu(x)"

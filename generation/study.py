@@ -505,14 +505,21 @@ class _Heartbeat(threading.Thread):
 
 
 def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, max_functions: int | None = None,
-         poll_s: float | None = None, log=print) -> dict:
-    """Ask, train, record until the study is finished (or ``max_functions`` are recorded); returns counts."""
+         time_limit_s: float | None = None, poll_s: float | None = None, log=print) -> dict:
+    """Ask, train, record until the study is finished (or ``max_functions`` are recorded, or the time left
+    of ``time_limit_s`` is shorter than the longest function this worker has trained); returns counts."""
     from generation.worker import compute_result
 
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     poll = poll_s if poll_s is not None else min(30.0, study.config.ttl_s / 4)
     counts = {"recorded": 0, "failed": 0, "discarded": 0, "takeovers": 0}
+    t_start, longest = time.monotonic(), 0.0
     while max_functions is None or counts["recorded"] + counts["failed"] < max_functions:
+        if time_limit_s is not None and time.monotonic() - t_start + longest > time_limit_s:
+            log(f"{worker}: stopping: {time_limit_s - (time.monotonic() - t_start):.0f} s left of the time limit, "
+                f"the longest function took {longest:.0f} s")
+            counts["stopped_for_time"] = True
+            break
         claim = study.next_claim(worker)
         if claim is None:
             break
@@ -523,6 +530,7 @@ def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, 
         log(f"{worker}: {'taking over' if claim.takeover else 'training'} {claim.name}")
         hb = _Heartbeat(study, claim, study.config.ttl_s / 4, log)
         hb.start()
+        t_fn = time.monotonic()
         try:
             result, buf = compute_result(study.config.recipe, claim.name, data, device,
                                          extra={"study": {"name": study.config.name, "worker": worker}})
@@ -533,6 +541,7 @@ def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, 
             continue
         hb.stop.set()
         hb.join()
+        longest = max(longest, time.monotonic() - t_fn)
         if study.record(claim, result, buf):
             counts["recorded"] += 1
             log(f"{worker}: {claim.name} val_acc {[round(r['val_acc'], 4) for r in result['runs']]}")
@@ -585,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     w.add_argument("--worker", help="worker name in the study's log (default host:pid)")
     w.add_argument("--max-functions", type=int, help="stop after recording this many")
+    w.add_argument("--time-limit", type=float, help="seconds this worker may run (e.g. the job's wall-time limit): "
+                   "it claims no new function when the time left is shorter than its longest function so far")
     w.add_argument("--threads", type=int, help="torch CPU threads")
     s = sub.add_parser("status", help="progress and the best functions so far")
     s.add_argument("study", type=Path)
@@ -630,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         data = load_data(study.config.recipe, args.data_root)
         counts = work(study, data=data, device=device, worker=args.worker, max_functions=args.max_functions,
-                      log=lambda m: print(m, flush=True))
+                      time_limit_s=args.time_limit, log=lambda m: print(m, flush=True))
         print(f"worker done: {counts}; {study.status()}", flush=True)
         return 0
     except (StudyError, KeyError, ValueError, FileNotFoundError) as e:

@@ -155,6 +155,17 @@ def test_work_in_process(tmp_path):
     assert study_main(["status", str(tmp_path / "nope")]) == 2
 
 
+def test_time_limit_stops_claiming(tmp_path):
+    st = _study(tmp_path, budget=5)
+    logs = []
+    # the first function's duration is unknown, so it is trained; then the time left is shorter than it
+    counts = work(st, data=load_data(TINY, None), worker="w", time_limit_s=0.01, log=logs.append)
+    assert counts["recorded"] == 1 and counts["stopped_for_time"] and "stopping" in logs[-1]
+    assert st.status()["running"] == 0  # nothing left claimed
+    counts = work(st, data=load_data(TINY, None), worker="w", time_limit_s=3600, max_functions=1, log=logs.append)
+    assert counts["recorded"] == 1 and "stopped_for_time" not in counts
+
+
 def _worker(study: Path, name: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "generation.study", "work", str(study), "--worker", name,

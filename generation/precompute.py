@@ -74,9 +74,11 @@ def feature_table(space: str, out: Path, *, fim: Path | None = None, only_fim: b
     results = _fim_results(fim) if fim is not None else {}
     by_class: dict[int, tuple[dict, Path]] = {}
     for name, (doc, npy) in results.items():
-        if name not in sp:
-            raise ValueError(f"{fim} holds {name!r}, which is not in space {space!r}")
-        by_class.setdefault(sp.class_index(name), (doc, npy))
+        try:
+            c = sp.class_index(name)  # by name, or by outputs for another spelling of a function of the space
+        except NotInSpaceError:
+            raise ValueError(f"{fim} holds {name!r}, which is not in space {space!r}") from None
+        by_class.setdefault(c, (doc, npy))
     if only_fim and not by_class:
         raise ValueError(f"--only-fim, but {fim} holds no FIM results")
     recipes = {json.dumps(d["recipe"], sort_keys=True) for d, _ in by_class.values()}

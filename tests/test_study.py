@@ -293,3 +293,22 @@ def test_candidates_are_trained_under_their_shortest_name(tmp_path):
     assert st.candidates == ["elu(x)", "sub(relu(x),zero(x))", "mul(tanh(x),tanh(x))"]
     assert st.config.first == ("elu(x)", "sub(relu(x),zero(x))")
     assert st.next_claim("A").name == "elu(x)"
+
+
+def test_more_create_errors(tmp_path, capsys):
+    from actbench.table import Provenance, TableInfo, TableWriter
+
+    with pytest.raises(StudyError, match="surrogate must be"):
+        _study(tmp_path, surrogate="gp")
+    with pytest.raises(StudyError, match="embedding must be"):
+        _study(tmp_path, embedding=np.zeros((3, 2)))
+    ft = tmp_path / "nofim.h5"
+    with TableWriter(ft, info=TableInfo(benchmark="t", description="test fixture (synthetic)"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic")) as w:
+        w.add("relu(x)", {})
+    with pytest.raises(StudyError, match="has no FIM features"):
+        Study.create(tmp_path / "s", task="digits", features=ft, budget=1, feature_set="both")
+    st = _study(tmp_path, budget=2)
+    assert study_main(["best", str(st.path)]) == 2 and "nothing recorded yet" in capsys.readouterr().err
+    assert study_main(["init", str(st.path), "--task", "digits", "--features", str(MINI)]) == 2
+    assert "already a study" in capsys.readouterr().err

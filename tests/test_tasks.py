@@ -213,3 +213,45 @@ def test_cost_model_measures_and_projects(capsys):
     out = capsys.readouterr().out
     assert "digits" in out and "GFLOP/img" in out
     assert cost_main(["--tasks", "nope"]) == 2
+
+
+def test_error_paths_say_what_to_do(tmp_path, capsys):
+    from generation.cost import task_shape
+    from generation.launch import main as launch_main
+    from generation.tasks import main as tasks_main
+
+    with pytest.raises(ValueError, match="unknown data set"):
+        register_task(Task(name="q", space="act-bench",
+                           recipe=TASKS["digits"].recipe.model_copy(update={"data": "nope"})))
+    with pytest.raises(ValueError, match="give --data-root"):
+        load_data(get_task("cifar100-cnn").recipe, None)
+    assert tasks_main(["--show", "nope"]) == 2 and "unknown task" in capsys.readouterr().err
+    assert tasks_main([]) == 0 and "coatnet" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no known shape"):
+        task_shape(TASKS["digits"].recipe.model_copy(update={"data": "image_folder"}))
+    assert launch_main(["--procs", "1", "--study", str(tmp_path), "--"]) == 2
+    assert "is not a study" in capsys.readouterr().err
+    (tmp_path / "img" / "train").mkdir(parents=True)
+    (tmp_path / "img" / "val").mkdir()
+    with pytest.raises(FileNotFoundError, match="no class folders"):
+        load_image_folder(tmp_path / "img")
+
+    # precompute: a space is needed, results must be of the space and of one recipe
+    assert precompute_main(["sample", "--n", "3", "-o", str(tmp_path / "s.txt")]) == 2
+    assert "give --space or --task" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no FIM results"):
+        feature_table("act-bench", tmp_path / "x.h5", fim=empty, only_fim=True, log=None)
+    res = tmp_path / "res"
+    res.mkdir()
+    doc = {"name": "exp(exp(exp(exp(x))))", "recipe": TASKS["digits"].recipe.model_dump(), "fim_layout": []}
+    (res / "a.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="not in space 'act-bench'"):
+        feature_table("act-bench", tmp_path / "x.h5", fim=res, log=None)
+    (res / "a.json").write_text(json.dumps({**doc, "name": "relu(x)"}))
+    (res / "b.json").write_text(json.dumps({**doc, "name": "tanh(x)",
+                                            "recipe": get_task("cnn").recipe.model_dump()}))
+    with pytest.raises(ValueError, match="mixes results of 2 recipes"):
+        feature_table("act-bench", tmp_path / "x.h5", fim=res, log=None)
+    assert not (tmp_path / "x.h5").exists()

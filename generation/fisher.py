@@ -1,27 +1,40 @@
-"""K-FAC Fisher-information features of a network at initialization (SPEC §5).
+"""K-FAC Fisher-information features of a network at initialization.
 
 For every ``nn.Linear`` and ``nn.Conv2d`` (depthwise and grouped included), in forward order, the
-empirical Fisher block of its weights is approximated by K-FAC as ``A ⊗ G``:
+empirical Fisher block of its weights is approximated by K-FAC as ``A ⊗ G``: ``A`` from the layer's
+inputs (im2col patches for a conv, with a column of ones when the layer has a bias), ``G`` from the
+gradients of the loss w.r.t. the layer's outputs (Martens & Grosse 2015 for dense layers, Grosse &
+Martens 2016 for convolutions). The eigenvalues of ``A ⊗ G`` are all products ``λ_A λ_G``, so the
+layer's log-eigenvalues are all pairwise sums ``log λ_A + log λ_G``: exactly ``n_weights`` of them
+(bias included). They are kept as factor eigenvalues and combined only as NumPy arrays, never as
+Python lists.
 
-* ``A = E[a aᵀ]`` of the layer's inputs, with a column of ones when the layer has a bias; for a conv,
-  ``a`` is an im2col patch and the mean runs over batch × output locations (Grosse & Martens 2016);
-* ``G = E[g gᵀ]`` of the per-example gradients of the loss w.r.t. the layer's outputs, averaged the
-  same way (Martens & Grosse 2015 for dense layers).
+Two normalisations (``convention=``), documented side by side in ``docs/generation.md``:
 
-A grouped conv has one ``(A_j, G_j)`` pair per group (its Fisher block is block-diagonal over groups).
-The eigenvalues of ``A ⊗ G`` are all products ``λ_A λ_G``, so the layer's log-eigenvalues are all
-pairwise sums ``log λ_A + log λ_G``: exactly ``n_weights`` of them (bias included). They are kept as
-factor eigenvalues and combined only as NumPy arrays, never as Python lists.
+``"reference"`` (the default)
+    What the paper's reference implementation computes, and so the scale of the official release's
+    ``Fisher log eigenvalue CDF``: gradients of the batch-**mean** loss; conv ``A = Σ a aᵀ / batch``
+    and ``G = Σ g gᵀ / (batch × locations)``; a depthwise (or grouped) conv has **one** ``A`` pooled
+    over channels (groups) from patches of ``k·k·C_in/groups`` values and the full ``C_out × C_out``
+    ``G`` divided by batch × locations × groups; dense ``A = Σ a aᵀ / (fan_in + 1)`` and
+    ``G = Σ g gᵀ / (fan_in + 1)`` (the reference divides by the input size plus one where the batch
+    size was meant). Use it for every feature meant to sit beside the official ones.
+``"kfac"``
+    The textbook normalisation: per-example gradients, ``A`` and ``G`` averaged over batch ×
+    locations, one ``(A_j, G_j)`` pair per group of a grouped conv (its Fisher block is
+    block-diagonal over groups). For a conv or dense layer it differs from ``"reference"`` by a
+    constant shift of every log-eigenvalue: ``2 log(batch) − log(locations)`` for a conv,
+    ``2 log(fan_in + 1)`` for a dense layer; for a depthwise conv the spectrum itself differs.
 
 The feature of a layer is the CDF of a histogram of those log-eigenvalues with edges
 ``np.linspace(-100, 100, n_weights // 100)`` (density, cumulative sum, divided by its last value);
-non-finite and out-of-range values are dropped, as ``np.histogram`` does. The reference's dense
-branch divides ``A`` by ``input_dim + 1`` instead of the batch size; we do not copy that quirk.
+non-finite and out-of-range values are dropped, as ``np.histogram`` does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,7 +42,12 @@ from torch import nn
 
 from actbench.table import FimLayer
 
-__all__ = ["KfacBlock", "fim_feature", "kfac_factors", "kfac_log_eigenvalues", "layer_cdf"]
+__all__ = ["CONVENTIONS", "Convention", "KfacBlock", "fim_feature", "kfac_factors", "kfac_log_eigenvalues",
+           "layer_cdf"]
+
+Convention = Literal["reference", "kfac"]
+#: The K-FAC normalisations ``kfac_factors`` knows; ``"reference"`` is the official release's.
+CONVENTIONS: tuple[str, ...] = ("reference", "kfac")
 
 _PAIR_CHUNK = 4_000_000  # pairwise sums materialised at once, at most
 
@@ -41,8 +59,9 @@ class KfacBlock:
     Attributes:
         name: the module's qualified name.
         n_weights: weights incl. bias (= number of log-eigenvalues).
-        log_a: (groups, d_A) natural logs of A's eigenvalues (-inf where an eigenvalue is <= 0).
-        log_g: (groups, d_G) natural logs of G's eigenvalues.
+        log_a: (blocks, d_A) natural logs of A's eigenvalues (-inf where an eigenvalue is <= 0).
+        log_g: (blocks, d_G) natural logs of G's eigenvalues. ``blocks`` is the number of groups of a
+            grouped conv under ``"kfac"``, else 1.
     """
 
     name: str
@@ -51,20 +70,30 @@ class KfacBlock:
     log_g: np.ndarray
 
     def log_eigenvalues(self) -> np.ndarray:
-        """All ``n_weights`` pairwise sums, (groups · d_A · d_G,) float64."""
+        """All ``n_weights`` pairwise sums, (blocks · d_A · d_G,) float64."""
         return (self.log_a[:, :, None] + self.log_g[:, None, :]).ravel()
 
 
-def kfac_factors(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> list[KfacBlock]:
+def kfac_factors(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, *,
+                 convention: Convention = "reference") -> list[KfacBlock]:
     """K-FAC factor eigenvalues of every Linear/Conv2d layer of ``model``, in forward order, from one batch.
 
     Args:
         model: the network (its current mode is used: call ``model.train()`` for training-mode BN).
         inputs, targets: one batch.
-        loss_fn: ``loss_fn(outputs, targets)``; per-example losses (``reduction="none"``, summed over
-            any non-batch dimension) give per-example gradients directly; a scalar is taken as the
-            batch mean and its gradients are rescaled by the batch size.
+        loss_fn: ``loss_fn(outputs, targets)``: either per-example losses (``reduction="none"``, summed
+            over any non-batch dimension) or their batch mean (a scalar). Both give the same factors:
+            the gradients are rescaled to what the convention needs (per-example for ``"kfac"``, the
+            batch mean's for ``"reference"``).
+        convention: ``"reference"`` (the official release's scale) or ``"kfac"`` (textbook); see the
+            module's docstring.
+
+    Raises:
+        ValueError: an unknown convention.
+        RuntimeError: a layer is called twice in one forward pass.
     """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     records: list[dict] = []
     handles = []
     for name, mod in model.named_modules():
@@ -77,22 +106,26 @@ def kfac_factors(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, 
             r["out"].register_hook(_grad_hook(r))
         loss = loss_fn(out, targets)
         batch = inputs.shape[0]
-        if loss.ndim == 0:
-            scale = float(batch)
-        else:
+        per_example = loss.ndim > 0
+        if per_example:
             loss = loss.reshape(batch, -1).sum()
-            scale = 1.0
         loss.backward()
     finally:
         for h in handles:
             h.remove()
+    # what the recorded gradients are multiplied by: per-example gradients for "kfac", the batch
+    # mean's for "reference" (applied to G in float64, where tiny gradients cannot underflow)
+    if convention == "kfac":
+        g_scale = 1.0 if per_example else float(batch)
+    else:
+        g_scale = 1.0 / batch if per_example else 1.0
     blocks = []
     for r in records:
         if "grad" not in r:
             # the loss does not depend on this layer's output (e.g. the activation after it is zero(x)):
             # its gradient is exactly zero, and so is G
             r["grad"] = torch.zeros_like(r["out"])
-        blocks.append(_block(r, scale))
+        blocks.append(_block(r, g_scale, convention))
     model.zero_grad(set_to_none=True)
     return blocks
 
@@ -111,36 +144,46 @@ def _grad_hook(record: dict):
     return hook
 
 
-def _block(r: dict, scale: float) -> KfacBlock:
-    mod, x, g = r["module"], r["input"], r["grad"] * scale
-    bias = mod.bias is not None
+def _block(r: dict, g_scale: float, convention: str) -> KfacBlock:
+    """One layer's factors. The Gram matrices are accumulated in float32 (float64 would triple the
+    cost of the largest im2col products); scaling and eigen-decompositions run in float64."""
+    mod, x, g = r["module"], r["input"], r["grad"]
     n_weights = sum(p.numel() for p in mod.parameters(recurse=False))
-    # The Gram matrices are accumulated in float32 (float64 would triple the cost of the largest
-    # im2col products); the eigen-decompositions run in float64.
+    reference = convention == "reference"
     if isinstance(mod, nn.Linear):
-        a = x.reshape(1, -1, x.shape[-1]).float()  # (1, N, in): every token is a location
-        gg = g.reshape(1, -1, g.shape[-1]).float()  # (1, N, out)
-        n = a.shape[1]
-        A, sums = a[0].T @ a[0], a[0].sum(0)[None]
-        G = (gg[0].T @ gg[0])[None]
-        A = A[None]
+        a = x.reshape(-1, x.shape[-1]).float()  # (N, in): every token is a location
+        gg = g.reshape(-1, g.shape[-1]).float()  # (N, out)
+        A, sums, G = (a.T @ a)[None], a.sum(0)[None], (gg.T @ gg)[None]
+        rows = a.shape[0]
+        div_a = div_g = float(mod.in_features + 1) if reference else float(rows)
     else:
-        groups = mod.groups
         patches = nn.functional.unfold(x.float(), mod.kernel_size, dilation=mod.dilation, padding=mod.padding,
                                        stride=mod.stride)  # (B, Cin*k*k, L)
         b, _, locs = patches.shape
-        n = b * locs
+        groups = mod.groups
         pa = patches.reshape(b, groups, -1, locs)  # a view: no transposed copy of the patches
-        gg = g.float().reshape(b, groups, -1, locs)
-        A = torch.einsum("bgil,bgjl->gij", pa, pa)
-        sums = pa.sum(dim=(0, 3))  # (groups, dA)
-        G = torch.einsum("bgil,bgjl->gij", gg, gg)
-    if bias:  # the ones column: [[Σaaᵀ, Σa], [Σaᵀ, n]]
+        if reference and groups > 1:
+            # one A pooled over the groups (channels, for a depthwise conv); the full Cout x Cout G
+            A = torch.einsum("bgil,bgjl->ij", pa, pa)[None]
+            sums = pa.sum(dim=(0, 1, 3))[None]
+            gf = g.float().reshape(b, -1, locs)
+            G = torch.einsum("bil,bjl->ij", gf, gf)[None]
+            rows = b * locs * groups
+            div_a, div_g = float(b), float(b * locs * groups)
+        else:
+            gg = g.float().reshape(b, groups, -1, locs)
+            A = torch.einsum("bgil,bgjl->gij", pa, pa)
+            sums = pa.sum(dim=(0, 3))  # (groups, dA)
+            G = torch.einsum("bgil,bgjl->gij", gg, gg)
+            rows = b * locs
+            div_a, div_g = (float(b), float(b * locs)) if reference else (float(b * locs), float(b * locs))
+    if mod.bias is not None:  # the ones column: [[Σaaᵀ, Σa], [Σaᵀ, rows]]
         k = A.shape[0]
         A = torch.cat([torch.cat([A, sums[:, :, None]], 2),
-                       torch.cat([sums[:, None, :], torch.full((k, 1, 1), float(n), dtype=A.dtype, device=A.device)], 2)], 1)
-    A = A.double() / n  # (groups, dA, dA)
-    G = G.double() / n  # (groups, dG, dG)
+                       torch.cat([sums[:, None, :], torch.full((k, 1, 1), float(rows), dtype=A.dtype,
+                                                               device=A.device)], 2)], 1)
+    A = A.double() / div_a  # (blocks, dA, dA)
+    G = G.double() * (g_scale * g_scale / div_g)  # (blocks, dG, dG)
     return KfacBlock(r["name"], n_weights, _log_eigvalsh(A), _log_eigvalsh(G))
 
 
@@ -160,11 +203,12 @@ def _log_eigvalsh(m: torch.Tensor) -> np.ndarray:
     return out
 
 
-def kfac_log_eigenvalues(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                         loss_fn) -> list[tuple[str, np.ndarray]]:
+def kfac_log_eigenvalues(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, *,
+                         convention: Convention = "reference") -> list[tuple[str, np.ndarray]]:
     """``(layer_name, log_eigenvalues)`` for every Linear/Conv2d layer in forward order; each array
     has ``n_weights`` float64 entries (the pairwise sums of the factors' log-eigenvalues)."""
-    return [(b.name, b.log_eigenvalues()) for b in kfac_factors(model, inputs, targets, loss_fn)]
+    return [(b.name, b.log_eigenvalues())
+            for b in kfac_factors(model, inputs, targets, loss_fn, convention=convention)]
 
 
 def layer_cdf(block: KfacBlock, *, method: str = "auto") -> np.ndarray:

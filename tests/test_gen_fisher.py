@@ -85,7 +85,7 @@ def test_kfac_matches_explicit_factors():
     model = Tiny().double()
     x = torch.randn(5, 2, 6, 6, dtype=torch.float64)
     y = torch.randint(0, 4, (5,))
-    blocks = kfac_factors(model, x.float().double(), y, torch.nn.functional.cross_entropy)
+    blocks = kfac_factors(model, x.float().double(), y, torch.nn.functional.cross_entropy, convention="kfac")
     assert [b.name for b in blocks] == ["conv", "dw", "fc"]
     assert [b.n_weights for b in blocks] == [2 * 9 * 3 + 3, 3 * 9, 27 * 4 + 4]
     ref = _explicit(model, x, y)

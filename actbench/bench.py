@@ -255,6 +255,13 @@ class ActBench:
         """Per-layer layout of the FIM feature, or None when unknown."""
         return self._table.fim_layers
 
+    @property
+    def fim_convention(self) -> str | None:
+        """The K-FAC normalisation of the FIM features: ``"reference"`` (the official release's scale),
+        ``"kfac"`` (textbook), or None when unknown. Features of different conventions must not be
+        compared or embedded together."""
+        return self._table.fim_convention
+
     def __len__(self) -> int:
         return self._table.n_rows
 

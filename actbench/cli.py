@@ -301,6 +301,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "diverged rows": int(bench.table()["diverged"].sum()),
         "fim_dims": t.n_fim,
         "fim_layout": [layer.name for layer in t.fim_layers] if t.fim_layers else "unknown",
+        "fim_convention": (t.fim_convention or "unknown") + ("" if t.fim_convention_stated or not t.fim_convention
+                                                              else " (inferred from the provenance)"),
         "seeds": t.seeds if t.seeds is not None else f"aggregates only ({t.info.n_seeds} runs)",
         "info": t.info.model_dump(),
         "provenance": t.provenance.model_dump(),

@@ -223,7 +223,8 @@ def convert_official_json(
                "(float64, stored as float32); the official files carry none",
                f"metrics are the {spec.info.aggregation} as released"),
     )
-    writer = TableWriter(out, info=spec.info, provenance=prov, fim_layers=None)
+    # the release's features were computed by the reference implementation: its K-FAC convention
+    writer = TableWriter(out, info=spec.info, provenance=prov, fim_layers=None, fim_convention="reference")
     try:
         with src.open("rb") as fh, writer:
             stream = JsonObjectStream(fh, progress=bar)

@@ -40,6 +40,7 @@ from actbench.expr import evaluate, parse
 from actbench.space import EQUIVALENCE_BITS, N_POINTS, output_keys, sample_points
 
 __all__ = [
+    "FIM_CONVENTIONS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "METRICS",
@@ -59,6 +60,10 @@ FORMAT_VERSION = 1
 
 #: The metric columns, the same names in HDF5, DataFrames and records.
 METRICS: tuple[str, ...] = ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss", "runtime_s")
+#: The K-FAC normalisations a table's FIM features can be in (root attribute ``fim_convention``):
+#: ``"reference"`` is the official release's scale, ``"kfac"`` the textbook one (docs/generation.md).
+FIM_CONVENTIONS: tuple[str, ...] = ("reference", "kfac")
+FimConvention = Literal["reference", "kfac"]
 #: Per-value flags in ``flags/<metric>``.
 OK, DIVERGED, MISSING = 0, 1, 2
 FLAG_NAMES = {OK: "ok", DIVERGED: "diverged", MISSING: "missing"}
@@ -181,6 +186,10 @@ class TableWriter:
         provenance: where the values came from.
         seeds: the seeds of the per-seed metrics, if rows carry them.
         fim_layers: the per-layer FIM layout, if known.
+        fim_convention: the K-FAC normalisation of the FIM features (:data:`FIM_CONVENTIONS`), if known.
+
+    Raises:
+        ValueError: an unknown ``fim_convention``.
     """
 
     def __init__(
@@ -191,7 +200,11 @@ class TableWriter:
         provenance: Provenance,
         seeds: Sequence[int] | None = None,
         fim_layers: Sequence[FimLayer] | None = None,
+        fim_convention: str | None = None,
     ) -> None:
+        if fim_convention is not None and fim_convention not in FIM_CONVENTIONS:
+            raise ValueError(f"fim_convention must be one of {FIM_CONVENTIONS} or None, got {fim_convention!r}")
+        self.fim_convention = fim_convention
         self.path = Path(path)
         self.info = info
         self.provenance = provenance
@@ -375,6 +388,8 @@ class TableWriter:
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["n_rows"] = self._n
         f.attrs["equivalence_bits"] = EQUIVALENCE_BITS
+        if self.fim_convention is not None:
+            f.attrs["fim_convention"] = self.fim_convention
         f.attrs["info"] = self.info.model_dump_json()
         f.attrs["provenance"] = prov.model_dump_json()
 
@@ -403,6 +418,10 @@ class Table:
         seeds: the per-seed axis, or None.
         n_fim: length of the FIM feature, 0 when the table has none.
         fim_layers: the per-layer layout, or None when unknown.
+        fim_convention: the K-FAC normalisation of the FIM features (:data:`FIM_CONVENTIONS`), or None
+            when unknown; see :func:`fim_convention_of`.
+        fim_convention_stated: True when the file states it, False when it was inferred from the
+            provenance (files written before actbench 0.2.0).
     """
 
     path: Path
@@ -417,6 +436,8 @@ class Table:
     seeds: list[int] | None
     n_fim: int
     fim_layers: list[FimLayer] | None
+    fim_convention: str | None = None
+    fim_convention_stated: bool = False
 
     @property
     def n_rows(self) -> int:
@@ -482,6 +503,8 @@ def read_table(path: str | os.PathLike) -> Table:
             h1, h2 = f["outputs/h1"][...], f["outputs/h2"][...]
             seeds = f["per_seed/seeds"][...].tolist() if "per_seed" in f else None
             n_fim = int(f["fim/cdf"].shape[1]) if "fim/cdf" in f else 0
+            stated = f.attrs.get("fim_convention")
+            convention = str(stated) if stated is not None else fim_convention_of(prov)
             layers = None
             if "fim/layout" in f:
                 g = f["fim/layout"]
@@ -490,7 +513,19 @@ def read_table(path: str | os.PathLike) -> Table:
     except OSError as e:
         raise CorruptTableError(_corrupt_message(path, e)) from e
     return Table(path, info, prov, names, dict(zip(alias_names, alias_rows)), metrics, flags, h1, h2,
-                 seeds, n_fim, layers)
+                 seeds, n_fim, layers, convention, stated is not None)
+
+
+def fim_convention_of(provenance: Provenance) -> str | None:
+    """The FIM convention of a table that does not state it (written before actbench 0.2.0), from its
+    provenance: the official release is the reference's scale by definition; our generation runs
+    before 0.2.0 had only the textbook normalisation, unless their recipe says otherwise; else None."""
+    if provenance.source == "official-json":
+        return "reference"
+    if provenance.source == "generation" and provenance.config:
+        conv = provenance.config.get("fim_convention", "kfac")
+        return conv if conv in FIM_CONVENTIONS else None
+    return None
 
 
 def validate_table(path: str | os.PathLike) -> list[str]:
@@ -543,6 +578,9 @@ def _problems(f: h5py.File) -> list[str]:
         p.append("aliases/names and aliases/rows differ in length")
     if f["outputs/points"].shape != (N_POINTS,):
         p.append(f"outputs/points has shape {f['outputs/points'].shape}, expected ({N_POINTS},)")
+    conv = f.attrs.get("fim_convention")
+    if conv is not None and conv not in FIM_CONVENTIONS:
+        p.append(f"root attribute fim_convention is {_attr(f, 'fim_convention')}; known: {', '.join(FIM_CONVENTIONS)}")
     if int(f.attrs.get("equivalence_bits", -1)) != EQUIVALENCE_BITS:
         p.append(f"equivalence_bits is {_attr(f, 'equivalence_bits')}; this actbench uses {EQUIVALENCE_BITS}")
     if "per_seed" in f:

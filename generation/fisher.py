@@ -34,20 +34,19 @@ non-finite and out-of-range values are dropped, as ``np.histogram`` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import nn
 
-from actbench.table import FimLayer
+from actbench.table import FIM_CONVENTIONS, FimConvention, FimLayer
 
 __all__ = ["CONVENTIONS", "Convention", "KfacBlock", "fim_feature", "kfac_factors", "kfac_log_eigenvalues",
            "layer_cdf"]
 
-Convention = Literal["reference", "kfac"]
-#: The K-FAC normalisations ``kfac_factors`` knows; ``"reference"`` is the official release's.
-CONVENTIONS: tuple[str, ...] = ("reference", "kfac")
+Convention = FimConvention
+#: The K-FAC normalisations ``kfac_factors`` knows (the vocabulary of the table format's
+#: ``fim_convention``); ``"reference"`` is the official release's.
+CONVENTIONS: tuple[str, ...] = FIM_CONVENTIONS
 
 _PAIR_CHUNK = 4_000_000  # pairwise sums materialised at once, at most
 
@@ -72,6 +71,19 @@ class KfacBlock:
     def log_eigenvalues(self) -> np.ndarray:
         """All ``n_weights`` pairwise sums, (blocks · d_A · d_G,) float64."""
         return (self.log_a[:, :, None] + self.log_g[:, None, :]).ravel()
+
+    def lost_fractions(self, lo: float = -100.0, hi: float = 100.0) -> dict[str, float]:
+        """Which share of the ``n_weights`` log-eigenvalues the histogram (edges ``lo`` .. ``hi``) cannot
+        see: ``below`` lo, ``above`` hi, and ``nonfinite`` (a zero or negative factor eigenvalue, or no
+        eigenvalues at all). Counted without forming the pairwise sums."""
+        below = above = finite = 0
+        for la, lg in zip(self.log_a, self.log_g):
+            a, g = la[np.isfinite(la)], np.sort(lg[np.isfinite(lg)])
+            finite += a.size * g.size
+            below += int(np.searchsorted(g, lo - a, side="left").sum())
+            above += int((g.size - np.searchsorted(g, hi - a, side="right")).sum())
+        n = self.log_a.size * self.log_g.shape[1]
+        return {"below": below / n, "above": above / n, "nonfinite": (n - finite) / n}
 
 
 def kfac_factors(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, *,

@@ -64,7 +64,13 @@ def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str 
     fails = [f for f in fails if f["name"] not in done_names]  # a retry that succeeded wins
     recipe = Recipe.model_validate(docs[0]["recipe"] if docs else fails[0]["recipe"])
     for d in docs + fails:
-        if Recipe.model_validate(d["recipe"]) != recipe:
+        other = Recipe.model_validate(d["recipe"])
+        if other.fim_convention != recipe.fim_convention:
+            first = (docs or fails)[0]["name"]
+            raise ValueError(f"{d['name']!r} has FIM features in the {other.fim_convention!r} K-FAC convention, "
+                             f"{first!r} in {recipe.fim_convention!r}: one table holds one convention. Recompute "
+                             "one set (generation.worker --fim-convention ...) or merge them into separate tables")
+        if other != recipe:
             raise ValueError(f"{d['name']!r} was run with a different recipe than {docs[0]['name']!r}; "
                              "merge one recipe's results at a time")
     layout = [FimLayer(*row) for row in docs[0]["fim_layout"]] if docs else None
@@ -89,12 +95,14 @@ def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str 
         source="generation", description=f"trained by generation/ with recipe {recipe.name!r}",
         command=command, config=recipe.model_dump(),
         notes=tuple([f"environment: {e}" for e in envs]
+                    + ([f"FIM features in the {recipe.fim_convention!r} K-FAC convention"] if layout else [])
                     + ([f"results written from {created[0]} to {created[-1]}; {compute_h:.2f} h of worker "
                         f"compute in all"] if docs else [])
                     + [f"failed (no values): {f['name']}: {f['error']}" for f in fails]),
     )
     counts = {"rows": 0, "failed": len(fails), "diverged_runs": 0}
-    with TableWriter(out, info=info, provenance=prov, seeds=list(recipe.seeds), fim_layers=layout) as w:
+    with TableWriter(out, info=info, provenance=prov, seeds=list(recipe.seeds), fim_layers=layout,
+                     fim_convention=recipe.fim_convention if layout else None) as w:
         for d in sorted(docs, key=lambda d: d["name"]):
             vals, flags = aggregate(d["runs"])
             fim = np.load(results / f"{_stem(results, d)}.fim.npy", allow_pickle=False)

@@ -29,6 +29,7 @@ from actbench import get_space
 from actbench.errors import NotInSpaceError
 from actbench.ops import BASELINES
 from actbench.table import FimLayer, Provenance, TableInfo, TableWriter
+from generation.recipes import Recipe
 
 __all__ = ["feature_table", "main", "sample_functions"]
 
@@ -85,6 +86,7 @@ def feature_table(space: str, out: Path, *, fim: Path | None = None, only_fim: b
     if len(recipes) > 1:
         raise ValueError(f"{fim} mixes results of {len(recipes)} recipes; one feature table per task")
     recipe = json.loads(recipes.pop()) if recipes else None
+    convention = Recipe.model_validate(recipe).fim_convention if recipe else None
     layout = None
     if by_class:
         first = next(iter(by_class.values()))[0]
@@ -97,14 +99,17 @@ def feature_table(space: str, out: Path, *, fim: Path | None = None, only_fim: b
                                     + "; nothing trained: every metric is missing"))
     envs = sorted({json.dumps({k: v for k, v in d.get("env", {}).items() if k in ("git", "torch", "gpu", "device")},
                               sort_keys=True) for d, _ in by_class.values()})
+    notes = tuple(f"FIM environment: {e}" for e in envs)
+    if convention:
+        notes += (f"FIM features in the {convention!r} K-FAC convention",)
     prov = Provenance.now(source="generation", command=command, config=recipe,
                           description=f"outputs of {'the sampled' if only_fim else 'every unique'} function of "
                                       f"{space!r}; FIM features of {len(by_class)} functions by generation.worker "
                                       f"--fim-only",
-                          notes=tuple(f"FIM environment: {e}" for e in envs))
+                          notes=notes)
     t0 = time.perf_counter()
     counts = {"rows": 0, "with_fim": 0}
-    with TableWriter(out, info=info, provenance=prov, fim_layers=layout) as w:
+    with TableWriter(out, info=info, provenance=prov, fim_layers=layout, fim_convention=convention) as w:
         for i, c in enumerate(rows):
             hit = by_class.get(c)
             vec = np.load(hit[1], allow_pickle=False) if hit else None

@@ -89,6 +89,8 @@ class StudyConfig(BaseModel):
     seed: int = 0
     n_candidates: int
     first: tuple[str, ...] = Field(default=(), description="candidates evaluated before the surrogate (baselines)")
+    features_fim_convention: Literal["reference", "kfac"] | None = Field(
+        default=None, description="K-FAC convention of the feature table's FIM features (None: unknown or unused)")
     created: str
     actbench_version: str = __version__
 
@@ -178,7 +180,8 @@ class Study:
     def create(cls, path: str | os.PathLike, *, task: str, features: str | os.PathLike, budget: int,
                surrogate: str = "knr", feature_set: str = "both", ttl_s: float = 900.0, seed: int = 0,
                recipe: Recipe | None = None, name: str | None = None,
-               embedding: np.ndarray | None = None, other_task_features: bool = False) -> Study:
+               embedding: np.ndarray | None = None, other_task_features: bool = False,
+               other_fim_convention: bool = False) -> Study:
         """Make a study folder: the candidates (rows of the feature table that have the features needed),
         their class keys, and the embedding the surrogate works on, computed once here.
 
@@ -188,7 +191,9 @@ class Study:
 
         ``embedding`` replaces the UMAP embedding by one of your own: an (n_rows, d) array, one row per row
         of the feature table (``feature_set`` is then only a label). FIM features computed for another
-        model or data set than the task's are refused unless ``other_task_features``.
+        model or data set than the task's are refused unless ``other_task_features``, and FIM features in
+        another K-FAC convention than the recipe's (``recipe.fim_convention``: the features of the functions
+        the study trains) unless ``other_fim_convention``.
         """
         from actbench import ActBench
         from actbench.features import FEATURE_SETS
@@ -220,6 +225,14 @@ class Study:
             raise StudyError(f"{features} holds FIM features of {made_by.get('model')} on {made_by.get('data')}, but "
                              f"task {task!r} trains {recipe.model} on {recipe.data}; compute the task's own "
                              "(generation.precompute), or pass --other-task-features to use them anyway")
+        uses_fim = feature_set in ("fim", "both") and embedding is None
+        if (uses_fim and not other_fim_convention and bench.fim_convention is not None
+                and bench.fim_convention != recipe.fim_convention):
+            raise StudyError(f"{features} holds FIM features in the {bench.fim_convention!r} K-FAC convention, but "
+                             f"task {task!r} computes {recipe.fim_convention!r} features: their scales differ by "
+                             "several nats. Compute the features in the task's convention (generation.worker "
+                             f"--fim-convention {recipe.fim_convention}), or pass --other-fim-convention to use "
+                             "them anyway")
         if not 1 <= budget <= len(bench):
             raise StudyError(f"budget must be between 1 and the {len(bench):,} candidates, got {budget}")
         if embedding is not None:
@@ -239,7 +252,8 @@ class Study:
         cfg = StudyConfig(name=name or path.name, task=t.name, recipe=recipe,
                           features_table=str(Path(features).resolve()), features_sha256=sha256_file(features),
                           feature_set=feature_set, surrogate=surrogate, budget=budget, ttl_s=ttl_s, seed=seed,
-                          n_candidates=len(names), first=tuple(first), created=_now())
+                          n_candidates=len(names), first=tuple(first),
+                          features_fim_convention=bench.fim_convention if uses_fim else None, created=_now())
         path.mkdir(parents=True, exist_ok=True)
         (path / "claims").mkdir(exist_ok=True)
         (path / "results").mkdir(exist_ok=True)
@@ -588,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--other-task-features", action="store_true",
                    help="accept FIM features computed for another model or data set than the task's")
+    i.add_argument("--other-fim-convention", action="store_true",
+                   help="accept FIM features in another K-FAC convention than the task's recipe")
     w = sub.add_parser("work", help="train functions the study chooses until it is finished")
     w.add_argument("study", type=Path)
     w.add_argument("--data-root", type=Path)
@@ -616,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
             recipe = Recipe.model_validate_json(args.recipe_file.read_text()) if args.recipe_file else None
             study = Study.create(args.study, task=args.task, features=args.features, budget=args.budget,
                                  surrogate=args.surrogate, feature_set=args.feature_set, ttl_s=args.ttl,
-                                 seed=args.seed, recipe=recipe, other_task_features=args.other_task_features)
+                                 seed=args.seed, recipe=recipe, other_task_features=args.other_task_features,
+                                 other_fim_convention=args.other_fim_convention)
             print(f"created {args.study}: {study.config.n_candidates:,} candidates, budget {args.budget}, "
                   f"first {len(study.config.first)} baselines")
             return 0

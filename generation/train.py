@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict
 
 from actbench.table import FimLayer
 from generation.data import DataSplits, Split, augment, mix
-from generation.fisher import fim_feature, kfac_factors
+from generation.fisher import KfacBlock, fim_feature, kfac_factors
 from generation.models import MODELS
 from generation.recipes import Recipe
 
-__all__ = ["RunResult", "build_model", "fim_for", "lr_at", "train_run"]
+__all__ = ["RunResult", "build_model", "fim_blocks", "fim_for", "lr_at", "train_run"]
 
 
 class RunResult(BaseModel):
@@ -153,7 +153,13 @@ def fim_for(recipe: Recipe, activation: str, data: DataSplits, *,
             device: str | torch.device = "cpu") -> tuple[np.ndarray, list[FimLayer]]:
     """FIM feature of the network at initialization (``torch.manual_seed(recipe.fim_seed)``), from the
     first ``fim_batch`` images of a ``RandomState(fim_seed)`` permutation of the training set, in
-    training mode (batch-norm uses batch statistics)."""
+    training mode (batch-norm uses batch statistics), in the recipe's ``fim_convention``."""
+    return fim_feature(fim_blocks(recipe, activation, data, device=device))
+
+
+def fim_blocks(recipe: Recipe, activation: str, data: DataSplits, *,
+               device: str | torch.device = "cpu") -> list[KfacBlock]:
+    """The K-FAC factor eigenvalues behind :func:`fim_for`'s feature, one block per layer."""
     device = torch.device(device)
     torch.manual_seed(recipe.fim_seed)
     model = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
@@ -161,5 +167,13 @@ def fim_for(recipe: Recipe, activation: str, data: DataSplits, *,
     idx = torch.from_numpy(np.random.RandomState(recipe.fim_seed).permutation(len(data.train))[:recipe.fim_batch])
     x = _normalise(data.train.x[idx].to(device), data)
     y = data.train.y[idx].to(device)
-    blocks = kfac_factors(model, x, y, lambda out, t: _loss(recipe, out, t, reduction="none"))
-    return fim_feature(blocks)
+    return kfac_factors(model, x, y, lambda out, t: _fim_loss(recipe, out, t), convention=recipe.fim_convention)
+
+
+def _fim_loss(recipe: Recipe, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example losses for the FIM. Under the reference convention a BCE loss is averaged over the
+    classes, as Keras' ``BinaryCrossentropy`` (the reference's loss) does; training sums them."""
+    per = _loss(recipe, logits, y, reduction="none")
+    if recipe.fim_convention == "reference" and recipe.loss == "bce":
+        per = per / logits.shape[1]
+    return per

@@ -110,7 +110,7 @@ def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, 
     buf = _npy_bytes(cdf)
     result = {
         "format": RESULT_FORMAT, "kind": "fim" if fim_only else "train", "name": name,
-        "recipe": recipe.model_dump(), "runs": runs,
+        "recipe": recipe.model_dump(), "runs": runs, "fim_convention": recipe.fim_convention,
         "fim_layout": [[l.name, l.n_weights, l.offset, l.n_bins] for l in layers],
         "fim_sha256": hashlib.sha256(buf).hexdigest(),
         "data": data.description, "seconds": time.perf_counter() - t0,
@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="stop after this many functions (for smoke tests)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--fim-only", action="store_true", help="compute FIM features only, train nothing")
+    p.add_argument("--fim-convention", choices=["reference", "kfac"],
+                   help="K-FAC normalisation of the FIM features (default: the recipe's; 'reference' is the "
+                        "official release's scale, 'kfac' the textbook one)")
     p.add_argument("--import", dest="plugins", action="append", default=[],
                    help="module or .py file that registers your own models, data sets or tasks (repeatable)")
     return p
@@ -209,10 +212,14 @@ def resolve_recipe(args) -> Recipe:
     for spec in getattr(args, "plugins", []):
         import_plugin(spec)
     if getattr(args, "task", None):
-        return get_task(args.task).recipe
-    if getattr(args, "recipe_file", None):
-        return Recipe.model_validate_json(args.recipe_file.read_text())
-    return get_recipe(args.recipe)
+        recipe = get_task(args.task).recipe
+    elif getattr(args, "recipe_file", None):
+        recipe = Recipe.model_validate_json(args.recipe_file.read_text())
+    else:
+        recipe = get_recipe(args.recipe)
+    if getattr(args, "fim_convention", None):
+        recipe = recipe.model_copy(update={"fim_convention": args.fim_convention})
+    return recipe
 
 
 def main(argv: list[str] | None = None) -> int:

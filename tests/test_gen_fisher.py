@@ -190,3 +190,17 @@ def test_overflowing_network_has_nan_feature():
     blocks = kfac_factors(model, torch.randn(4, 30) * 1e10, torch.randint(0, 3, (4,)), torch.nn.functional.cross_entropy)
     assert np.isnan(blocks[1].log_a).all()  # inf activations: no eigenvalues, no feature
     assert np.isnan(layer_cdf(blocks[1])).all()
+
+
+def test_lost_fractions_count_what_the_histogram_drops():
+    rng = np.random.default_rng(7)
+    la = rng.normal(-60, 40, (2, 30))
+    lg = rng.normal(-30, 30, (2, 20))
+    la[0, 3] = -np.inf  # a zero eigenvalue of A: its 20 sums are not finite
+    block = KfacBlock("x", 2 * 30 * 20, la, lg)
+    s = block.log_eigenvalues()
+    got = block.lost_fractions()
+    assert got["nonfinite"] == 20 / s.size
+    assert got["below"] == np.sum(s[np.isfinite(s)] < -100) / s.size
+    assert got["above"] == np.sum(s[np.isfinite(s)] > 100) / s.size
+    assert 0 < got["below"] < 1

@@ -60,7 +60,10 @@ def test_act_bench_counts_pinned():
 def test_large_counts_pinned():
     s = get_space("large")
     assert s.n_names == 27**4 + 4 * 27**3 + 3 * 7 * 27**3 + 8 == 1_023_524
-    assert s.n_classes == 387_235  # ours; the paper's is 425,896 (docs/spaces.md)
+    # ours; the paper's is 425,896. NumPy's float64 exp/log/... kernels differ in the last bit between CPU
+    # SIMD levels, which moves a handful of the 387k classes across a rounding boundary: measured 387,235,
+    # 387,233 (SSE baseline) and 387,232 (AVX2) (docs/spaces.md)
+    assert abs(s.n_classes - 387_235) <= 10
     assert s.names[-8:] == list(BASELINES)
     # spot checks across schemas: the class structure must agree with direct evaluation
     assert s.canonical("relu(relu(relu(relu(x))))") == s.canonical("relu(x)")

@@ -124,8 +124,13 @@ def test_create_errors(tmp_path):
     # the mini table's FIM features are the digits CNN's: not those of ResNet-56 on CIFAR-100
     with pytest.raises(StudyError, match="--other-task-features"):
         Study.create(tmp_path / "s3", task="cifar100-resnet", features=MINI, budget=5, feature_set="fim")
-    assert Study.create(tmp_path / "s3", task="cifar100-resnet", features=MINI, budget=5, feature_set="fim",
-                        other_task_features=True).config.task == "cifar100-resnet"
+    # ... and they are in the textbook K-FAC convention, not the reference's that cifar100-resnet computes
+    with pytest.raises(StudyError, match="--other-fim-convention"):
+        Study.create(tmp_path / "s3", task="cifar100-resnet", features=MINI, budget=5, feature_set="fim",
+                     other_task_features=True)
+    cfg = Study.create(tmp_path / "s3", task="cifar100-resnet", features=MINI, budget=5, feature_set="fim",
+                       other_task_features=True, other_fim_convention=True).config
+    assert cfg.task == "cifar100-resnet" and cfg.features_fim_convention == "kfac"
 
 
 def test_work_in_process(tmp_path):

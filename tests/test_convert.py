@@ -1,6 +1,7 @@
 import hashlib
 import json
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -157,6 +158,10 @@ def test_cli_convert(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "act-bench-resnet.h5").exists()
     assert main(["validate", str(tmp_path / "act-bench-resnet.h5")]) == 0
+    capsys.readouterr()
+    # the release's features are the reference implementation's: the converted table says so
+    assert main(["info", str(tmp_path / "act-bench-resnet.h5")]) == 0
+    assert re.search(r"fim_convention\s+reference\n", capsys.readouterr().out)
     (tmp_path / "bad.json").write_text("[")
     assert main(["convert", str(tmp_path / "bad.json"), "--bench", "resnet", "--no-progress"]) == 2
     assert "must hold one JSON object" in capsys.readouterr().err

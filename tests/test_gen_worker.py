@@ -205,3 +205,45 @@ def test_launcher_argument_errors(capsys):
     assert "after --" in capsys.readouterr().err
     assert launch_main(["--procs", "1", "--", "--recipe", "digits"]) == 2
     assert "need --out" in capsys.readouterr().err
+
+
+def test_fim_convention_of_recipes():
+    """The paper's tasks compute features on the official release's scale; digits (the shipped mini) keeps
+    the textbook convention it was made with; documents written before conventions existed read as 'kfac'."""
+    for name in ("cnn", "resnet", "vit", "cifar100-cnn", "cifar100-resnet", "imagenet-vit", "imagenet-resnet50",
+                 "coatnet"):
+        assert get_recipe(name).fim_convention == "reference", name
+    assert get_recipe("digits").fim_convention == "kfac"
+    assert _tiny_recipe().fim_convention == "reference"  # a new recipe of a user's
+    old = {k: v for k, v in get_recipe("cnn").model_dump().items() if k != "fim_convention"}
+    assert Recipe.model_validate({**old, "actbench_version": "0.1.0"}).fim_convention == "kfac"
+    assert Recipe.model_validate({**old, "actbench_version": "0.2.0"}).fim_convention == "reference"
+    assert Recipe.model_validate(ActBench("mini").provenance.config).fim_convention == "kfac"
+    with pytest.raises(ValueError, match="fim_convention"):
+        Recipe(**{**old, "fim_convention": "textbook"})
+
+
+def test_convention_is_recorded_and_mixing_is_refused(setup):
+    from generation.worker import build_parser, load_data, resolve_recipe
+
+    tmp = setup
+    args = build_parser().parse_args(["--recipe-file", str(tmp / "recipe.json"), "--functions", "f.txt", "--out",
+                                      "o", "--fim-convention", "kfac"])
+    assert resolve_recipe(args).fim_convention == "kfac"
+    data = load_data(_tiny_recipe(), tmp / "data")
+    run_shard(_tiny_recipe(epochs=1), ["relu(x)"], (0, 1), tmp / "ref", data=data, log=lambda m: None)
+    doc = json.loads((tmp / "ref" / f"{result_key('relu(x)')}.json").read_text())
+    assert doc["fim_convention"] == doc["recipe"]["fim_convention"] == "reference"
+    merge(tmp / "ref", tmp / "ref.h5")
+    b = ActBench(tmp / "ref.h5")
+    assert b.fim_convention == "reference" and b._table.fim_convention_stated
+    assert any("'reference' K-FAC convention" in n for n in b.provenance.notes)
+
+    run_shard(_tiny_recipe(epochs=1, fim_convention="kfac"), ["tanh(x)"], (0, 1), tmp / "ref", data=data,
+              log=lambda m: None)
+    with pytest.raises(ValueError, match="one table holds one convention"):
+        merge(tmp / "ref", tmp / "mixed.h5")
+    assert not (tmp / "mixed.h5").exists()
+    # the same function, the same network: the two conventions give different features
+    kfac = json.loads((tmp / "ref" / f"{result_key('tanh(x)')}.json").read_text())
+    assert kfac["fim_convention"] == "kfac"

@@ -210,3 +210,27 @@ def test_frozen_v1_file_reads():
     np.testing.assert_array_equal(t.fim()[0], np.arange(10, dtype=np.float32) / 10)
     assert t.fim_missing().tolist() == [False, True, False]
     assert set(METRICS) == {"train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss", "runtime_s"}
+
+
+def test_fim_convention_is_stated_validated_or_inferred(tmp_path):
+    from actbench import ActBench
+    from actbench.table import validate_table
+
+    info = TableInfo(benchmark="t", description="test fixture (synthetic)")
+    prov = Provenance.now(source="test-fixture", description="synthetic")
+    with pytest.raises(ValueError, match="fim_convention must be one of"):
+        TableWriter(tmp_path / "bad.h5", info=info, provenance=prov, fim_convention="textbook")
+    path = tmp_path / "t.h5"
+    with TableWriter(path, info=info, provenance=prov, fim_convention="kfac") as w:
+        w.add("relu(x)", {"val_acc": 0.5}, fim=[0.5, 1.0])
+    t = read_table(path)
+    assert (t.fim_convention, t.fim_convention_stated) == ("kfac", True)
+    with h5py.File(path, "r+") as f:
+        f.attrs["fim_convention"] = "mine"
+    assert any("fim_convention" in p for p in validate_table(path))
+    # a file that does not state it: inferred from the provenance, and said to be
+    from pathlib import Path
+
+    assert read_table(Path(__file__).parent / "data" / "table-v1.h5").fim_convention is None  # a fixture: unknown
+    mini = ActBench("mini")
+    assert mini.fim_convention == "kfac" and not mini._table.fim_convention_stated

@@ -62,9 +62,9 @@ def main() -> None:
                                "median": float(np.median(ev)) if ev.size else None})
             out["functions"][fn][convention] = {"length": int(feat.size), "seconds": time.perf_counter() - t0,
                                                "layers": layers}
-            row = " ".join(f"{l['below'] + l['above'] + l['nonfinite']:6.1%}" for l in layers)
-            print(f"{fn:<12} {convention:<9} len {feat.size:6d}  lost per layer: {row}  "
-                  f"medians: {' '.join(f'{l['median']:7.1f}' if l['median'] is not None else '    n/a' for l in layers)}",
+            lost = " ".join(f"{l['below'] + l['above'] + l['nonfinite']:6.1%}" for l in layers)
+            medians = " ".join("    n/a" if l["median"] is None else f"{l['median']:7.1f}" for l in layers)
+            print(f"{fn:<12} {convention:<9} len {feat.size:6d}  lost per layer: {lost}  medians: {medians}",
                   flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -1,18 +1,22 @@
 """Time the K-FAC FIM feature on this machine's CPU, in both conventions, in one run.
 
 Usage: python benchmarks/bench_fisher.py [--model all_cnn_c|mobilevitv2|coatnet] [--batch 128] [--size PX]
-                                         [--threads N]
+                                         [--threads N] [--before FILE --repeats 5]
 
 Prints a plain forward+backward pass (the floor), then for each convention ("reference", the official
 release's, and "kfac", textbook) the K-FAC factors (hooks, im2col Gram matrices, float64
 eigen-decompositions) with the share spent on depthwise/grouped convs, and the histograms with both
-counting methods. Inputs are synthetic (standard normal, the shape of the task's images): timing does
+counting methods. With ``--before FILE`` (another version of generation/fisher.py, e.g. from
+``git show REV:generation/fisher.py > before.py``) it instead times that version's ``kfac_factors`` and
+both conventions of this one, alternating, ``--repeats`` times, and prints medians and ratios: a
+comparison within one run, on one machine. Inputs are synthetic (standard normal, the shape of the task's images): timing does
 not depend on the pixel values.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -58,12 +62,34 @@ def _timed_blocks(model, x, y, loss, convention: str, grouped: set[str]) -> tupl
         fisher._block = real
 
 
+def _compare(before: Path, model, x, y, loss, repeats: int) -> None:
+    spec = importlib.util.spec_from_file_location("fisher_before", before)
+    old = importlib.util.module_from_spec(spec)
+    sys.modules["fisher_before"] = old
+    spec.loader.exec_module(old)
+    runs: dict[str, list[float]] = {"before": [], "reference": [], "kfac": []}
+    for _ in range(repeats):
+        for k in runs:
+            t0 = time.perf_counter()
+            if k == "before":
+                old.kfac_factors(model, x, y, loss)
+            else:
+                kfac_factors(model, x, y, loss, convention=k)
+            runs[k].append(time.perf_counter() - t0)
+    base = float(np.median(runs["before"]))
+    for k, v in runs.items():
+        print(f"{k:<10} K-FAC factors median {np.median(v):6.2f} s, {np.median(v) / base:.2f}x before "
+              f"(runs: {', '.join(f'{t:.2f}' for t in v)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="all_cnn_c", choices=sorted(_MODELS))
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--size", type=int, help="image size in pixels (default: the task's)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--before", type=Path, help="another generation/fisher.py to compare with")
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -78,6 +104,9 @@ def main() -> None:
     x = torch.randn(args.batch, 3, size, size)
     y = torch.randint(0, classes, (args.batch,))
     loss = torch.nn.functional.cross_entropy
+    if args.before:
+        _compare(args.before, model, x, y, loss, args.repeats)
+        return
     t0 = time.perf_counter()
     loss(model(x), y).backward()
     fb = time.perf_counter() - t0

@@ -27,7 +27,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import special
+
+
+@functools.cache
+def _special():
+    """scipy.special, imported on first evaluation: a query of a table never needs it, and importing it
+    costs more than numpy, h5py and pydantic together."""
+    from scipy import special
+
+    return special
+
+
+def _scipy_ufunc(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    def f(a: np.ndarray) -> np.ndarray:
+        return getattr(_special(), name)(a)
+
+    f.__name__ = name
+    return f
 
 __all__ = [
     "BASELINES",
@@ -119,11 +135,11 @@ def _hard_sigmoid(a):
 
 
 def _elish(a):
-    return np.where(a > 0, a, np.expm1(a)) * special.expit(a)
+    return np.where(a > 0, a, np.expm1(a)) * _special().expit(a)
 
 
 def _gelu(a):
-    return 0.5 * a * special.erfc(-a / _SQRT2)
+    return 0.5 * a * _special().erfc(-a / _SQRT2)
 
 
 def _t_elish(a):
@@ -142,26 +158,26 @@ _UNARY_TABLE: list[tuple[str, Callable, Callable, str, str, Style]] = [
     ("reciprocal", np.reciprocal, lambda a: _torch().reciprocal(a), "1/", "\\frac{1}", "recip"),
     ("square", np.square, lambda a: _torch().square(a), "²", "^{2}", "square"),
     ("exp", np.exp, lambda a: a.exp(), "exp", "\\exp", "func"),
-    ("erf", special.erf, lambda a: _torch().special.erf(a), "erf", "\\operatorname{erf}", "func"),
-    ("erfc", special.erfc, lambda a: _torch().special.erfc(a), "erfc", "\\operatorname{erfc}", "func"),
+    ("erf", _scipy_ufunc("erf"), lambda a: _torch().special.erf(a), "erf", "\\operatorname{erf}", "func"),
+    ("erfc", _scipy_ufunc("erfc"), lambda a: _torch().special.erfc(a), "erfc", "\\operatorname{erfc}", "func"),
     ("sinh", np.sinh, lambda a: a.sinh(), "sinh", "\\sinh", "func"),
     ("cosh", np.cosh, lambda a: a.cosh(), "cosh", "\\cosh", "func"),
     ("tanh", np.tanh, lambda a: a.tanh(), "tanh", "\\tanh", "func"),
     ("expm1", np.expm1, lambda a: a.expm1(), "expm1", "\\operatorname{expm1}", "func"),
-    ("sigmoid", special.expit, lambda a: a.sigmoid(), "Sigmoid", "\\sigma", "func"),
-    ("log_sigmoid", special.log_expit, lambda a: _tf().logsigmoid(a), "LogSigmoid",
+    ("sigmoid", _scipy_ufunc("expit"), lambda a: a.sigmoid(), "Sigmoid", "\\sigma", "func"),
+    ("log_sigmoid", _scipy_ufunc("log_expit"), lambda a: _tf().logsigmoid(a), "LogSigmoid",
      "\\log\\sigma", "func"),
     ("arcsinh", np.arcsinh, lambda a: a.asinh(), "arcsinh", "\\operatorname{arcsinh}", "func"),
     ("arctan", np.arctan, lambda a: a.atan(), "arctan", "\\arctan", "func"),
-    ("bessel_i0e", special.i0e, lambda a: _torch().special.i0e(a), "BesselI0e",
+    ("bessel_i0e", _scipy_ufunc("i0e"), lambda a: _torch().special.i0e(a), "BesselI0e",
      "\\operatorname{BesselI0e}", "func"),
-    ("bessel_i1e", special.i1e, lambda a: _torch().special.i1e(a), "BesselI1e",
+    ("bessel_i1e", _scipy_ufunc("i1e"), lambda a: _torch().special.i1e(a), "BesselI1e",
      "\\operatorname{BesselI1e}", "func"),
     ("relu", lambda a: np.maximum(a, 0), lambda a: _torch().relu(a), "ReLU", "\\operatorname{ReLU}",
      "func"),
     ("elu", _elu, lambda a: _tf().elu(a), "ELU", "\\operatorname{ELU}", "func"),
     ("selu", _selu, lambda a: _tf().selu(a), "SELU", "\\operatorname{SELU}", "func"),
-    ("swish", lambda a: a * special.expit(a), lambda a: _tf().silu(a), "Swish",
+    ("swish", lambda a: a * _special().expit(a), lambda a: _tf().silu(a), "Swish",
      "\\operatorname{Swish}", "func"),
     # logaddexp(x, 0) rather than F.softplus: torch's default threshold=20 returns x itself
     # above 20, which would make the torch path differ from the reference.

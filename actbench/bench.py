@@ -55,69 +55,10 @@ from actbench._version import __version__
 from actbench.errors import NotInSpaceError, UnknownBenchmarkError, UnknownFunctionError, did_you_mean
 from actbench.expr import Expr, evaluate, parse
 from actbench.space import SPACES, get_space, output_keys
-from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, TableInfo, fim_layout, read_table
+from actbench.registry import BENCHMARKS, DEFAULT_BENCHMARK, BenchmarkSpec
+from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, TableInfo, read_table
 
 __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "ActBench", "BenchmarkSpec", "Budget", "Record"]
-
-
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    """A benchmark served by name: what it measured and how its official file is named."""
-
-    name: str
-    title: str
-    info: TableInfo
-    json_name: str | None = None
-    fim_layers: tuple[tuple[str, int], ...] | None = None
-    shipped: str | None = None  # file name under actbench/data/ for a table that ships with the package
-
-    def layout(self) -> list[FimLayer] | None:
-        return fim_layout(self.fim_layers) if self.fim_layers else None
-
-
-_CIFAR10 = dict(train_split="CIFAR-10 training data (as released)",
-                val_split="validation split of the official release",
-                test_split="CIFAR-10 test set")
-
-#: The paper's three benchmarks (SPEC §4, §6).
-BENCHMARKS: dict[str, BenchmarkSpec] = {
-    "cnn": BenchmarkSpec(
-        "cnn", "Act-Bench-CNN",
-        TableInfo(benchmark="cnn", space="act-bench", description="All-CNN-C on CIFAR-10", n_seeds=3,
-                  aggregation="median of 3 runs", **_CIFAR10),
-        "act-bench-cnn.json",
-        # All-CNN-C's 9 conv layers, weights incl. bias (SPEC §6): 13,683 CDF bins in all
-        tuple((f"conv{i + 1}", n) for i, n in enumerate(
-            (2688, 83040, 83040, 166080, 331968, 331968, 331968, 37056, 1930))),
-    ),
-    "resnet": BenchmarkSpec(
-        "resnet", "Act-Bench-ResNet",
-        TableInfo(benchmark="resnet", space="act-bench", description="ResNet-56 on CIFAR-10", n_seeds=3,
-                  aggregation="median of 3 runs", **_CIFAR10),
-        "act-bench-resnet.json",
-    ),
-    "vit": BenchmarkSpec(
-        "vit", "Act-Bench-ViT",
-        TableInfo(benchmark="vit", space="act-bench", description="MobileViTv2-0.5 on Imagenette (160 px)",
-                  n_seeds=1, aggregation="single run", train_split="Imagenette training set",
-                  val_split="Imagenette validation set",
-                  test_split="Imagenette validation set (the same split as validation: the release has no "
-                             "separate test set)",
-                  val_is_test=True),
-        "act-bench-vit.json",
-    ),
-    "mini": BenchmarkSpec(
-        "mini", "actbench mini (digits)",
-        TableInfo(benchmark="mini", space="act-bench",
-                  description="small CNN on scikit-learn's 8x8 digits, generated on CPU by actbench's generation/ "
-                              "(our own runs, not the paper's data)",
-                  n_seeds=3, aggregation="median of 3 runs (diverged runs count as worst)"),
-        fim_layers=(("conv1", 160), ("conv2", 4640), ("fc1", 32832), ("fc2", 650)),
-        shipped="mini.h5",
-    ),
-}
-#: The benchmark ``ActBench()`` opens when no name is given: the one that ships with the package.
-DEFAULT_BENCHMARK = "mini"
 
 
 # NaN (no value) is written as JSON null; reading null back gives NaN again.
@@ -194,17 +135,27 @@ class Budget:
 class ActBench:
     """A benchmark table, opened by benchmark name or by path.
 
+    A benchmark name resolves, in order, to the shipped table (``"mini"``), the converted official table
+    in the cache, the Hub (when this release's manifest lists the table), or the authors' official
+    release, downloaded (after its licence is accepted), converted into the cache once and opened from
+    there afterwards, offline (``docs/tables.md``).
+
     Args:
         name_or_path: ``"mini"`` (the default: shipped with the package, works offline), ``"cnn"``,
-            ``"resnet"``, ``"vit"``, or the path of a table file (``.h5``).
+            ``"resnet"``, ``"vit"``, the path of a table file (``.h5``), or a search study folder.
         revision: Hub revision (default: the one pinned in the package's manifest).
         cache_dir: where downloaded tables live (default ``$ACTBENCH_CACHE`` or ``~/.cache/actbench``).
         offline: never use the network (default: ``ACTBENCH_OFFLINE`` / ``HF_HUB_OFFLINE``).
+        source: the official file to convert, a URL or a local path (default: ``$ACTBENCH_OFFICIAL_URL``
+            or the authors' location); converted once into the cache.
+        accept_license: accept the official release's licence for this machine (default: ask on a
+            terminal, else refuse with instructions; ``ACTBENCH_ACCEPT_LICENSE=1`` accepts too).
 
     Raises:
         UnknownBenchmarkError: neither a registered benchmark nor an existing file.
-        actbench.hub.TableNotAvailableError: the table is not cached and cannot be downloaded; the
-            message names ``actbench download`` and ``actbench convert``.
+        actbench.official.LicenseNotAcceptedError: the licence must be accepted first (the message says how).
+        actbench.hub.TableNotAvailableError: offline and not cached; the message says how to get it.
+        actbench.hub.DownloadError: the download failed (an interrupted one resumes on the next call).
         actbench.table.CorruptTableError, actbench.table.TableFormatError: the file is damaged or invalid.
     """
 
@@ -215,8 +166,11 @@ class ActBench:
         revision: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         offline: bool | None = None,
+        source: str | os.PathLike | None = None,
+        accept_license: bool | None = None,
     ) -> None:
-        self._table = read_table(_resolve(name_or_path, revision=revision, cache_dir=cache_dir, offline=offline))
+        self._table = read_table(_resolve(name_or_path, revision=revision, cache_dir=cache_dir, offline=offline,
+                                          source=source, accept_license=accept_license))
         info = self._table.info
         self.name: str = info.benchmark
         self.budget = Budget()
@@ -430,7 +384,7 @@ class ActBench:
         raise ValueError(f"features kind must be 'fim' or 'outputs', got {kind!r}")
 
 
-def _resolve(name_or_path, *, revision, cache_dir, offline) -> Path:
+def _resolve(name_or_path, *, revision, cache_dir, offline, source=None, accept_license=None) -> Path:
     from actbench import hub
 
     text = os.fspath(name_or_path)
@@ -445,7 +399,11 @@ def _resolve(name_or_path, *, revision, cache_dir, offline) -> Path:
                 f"rebuild it with generation/ (docs/mini.md)")
         return path
     if spec is not None:
-        return hub.ensure_table(text, revision=revision, cache=cache_dir, offline=offline)
+        return _resolve_benchmark(spec, revision=revision, cache_dir=cache_dir, offline=offline, source=source,
+                                  accept_license=accept_license)
+    if source is not None:
+        raise ValueError(f"source= converts an official release, but {text!r} is not a benchmark with one; "
+                         f"benchmarks: {', '.join(b for b, s in BENCHMARKS.items() if s.json_name)}")
     path = Path(text).expanduser()
     if path.is_dir() and (path / "study.json").exists():  # a search study (generation.study): its table
         if not (path / "study.h5").exists():
@@ -460,3 +418,22 @@ def _resolve(name_or_path, *, revision, cache_dir, offline) -> Path:
     raise UnknownBenchmarkError(
         f"unknown benchmark {text!r}{did_you_mean(text, BENCHMARKS)}; benchmarks: {', '.join(BENCHMARKS)} "
         "(or give the path of a table file)")
+
+
+def _resolve_benchmark(spec: BenchmarkSpec, *, revision, cache_dir, offline, source, accept_license) -> Path:
+    """The chain for a benchmark name: the converted official table in the cache, then the Hub (when this
+    release's manifest lists the table), then the official release (download, convert, cache)."""
+    from actbench import hub, official
+
+    if source is None and revision is None:
+        cached = official.cached_table(spec.name, cache_dir)
+        if cached is not None:
+            return cached
+    if source is None and spec.name in hub.load_manifest().files:
+        return hub.ensure_table(spec.name, revision=revision, cache=cache_dir, offline=offline)
+    if revision is not None:
+        raise hub.TableNotAvailableError(
+            f"revision={revision!r} selects a Hub revision, but the {spec.name!r} table is not published on the Hub "
+            f"for this actbench release; leave revision out to use the official release")
+    return official.ensure_official(spec.name, source=source, cache=cache_dir, offline=offline,
+                                    accept_license=accept_license)

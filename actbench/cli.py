@@ -201,18 +201,40 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--revision", help="Hub revision (default: the one pinned in this actbench release)")
     p.add_argument("--cache-dir", type=Path, help="cache folder (default $ACTBENCH_CACHE or ~/.cache/actbench)")
     p.add_argument("--offline", action="store_true", default=None, help="never use the network")
+    p.add_argument("--accept-license", action="store_true", default=None,
+                   help="accept the official release's licence (Academic Public License, non-commercial) when a "
+                        "paper table is fetched (also: ACTBENCH_ACCEPT_LICENSE=1)")
 
 
 def _add_table_commands(sub) -> None:
     d = sub.add_parser(
-        "download", help="download a benchmark table from the Hugging Face Hub into the cache",
-        description="Download the table of BENCH (cnn, resnet, vit) from the Hub dataset repository named in "
-        "this actbench's manifest, check its sha256, and keep it in the cache. A damaged cached copy is "
-        "deleted and downloaded again.")
+        "download", help="fetch a paper table (cnn, resnet, vit) into the cache",
+        description="Put the table of BENCH (cnn, resnet, vit) into the cache and print its path: from the Hub "
+        "when this actbench's manifest publishes it (checked against its sha256), else from the authors' "
+        "official release (download with resume, licence notice, conversion, checks). Afterwards "
+        "ActBench(BENCH) opens it offline.")
     d.add_argument("bench", help="benchmark name: cnn, resnet or vit")
-    d.add_argument("--force", action="store_true", help="download again even if a verified copy is cached")
+    d.add_argument("--force", action="store_true", help="fetch and convert again even if a copy is cached")
+    d.add_argument("--source", help="the official JSON file to convert: a URL (a mirror) or a local path")
+    d.add_argument("--keep-json", action="store_true", help="keep the downloaded official JSON in the cache")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
     _bench_args(d)
     d.set_defaults(func=_cmd_download)
+
+    ls = sub.add_parser("list", help="the known benchmarks, where each comes from, and whether it is cached",
+                        description="List the benchmarks served by name: shipped with the package, on the Hub, "
+                        "or fetched from the official release, and whether a copy is in the cache.")
+    ls.add_argument("--cache-dir", type=Path, help="cache folder (default $ACTBENCH_CACHE or ~/.cache/actbench)")
+    ls.set_defaults(func=_cmd_list)
+
+    pin = sub.add_parser(
+        "pin", help="(maintainers) pin the sha256 of a real official file so that downloads are verified",
+        description="Write the sha256 and size of FILE, a real official release file of BENCH, into the pins "
+        "file that ships with the package (actbench/data/official_pins.json in a source checkout, or --pins).")
+    pin.add_argument("bench", help="cnn, resnet or vit")
+    pin.add_argument("file", type=Path)
+    pin.add_argument("--pins", type=Path, help="the pins file to write (default: the package's)")
+    pin.set_defaults(func=_cmd_pin)
 
     i = sub.add_parser("info", help="describe a table: what it measures, where it came from, its size",
                        description="Print a table's benchmark, splits, aggregation, provenance and counts.")
@@ -278,15 +300,58 @@ def _add_table_commands(sub) -> None:
 def _open(args: argparse.Namespace, name: str):
     from actbench.bench import ActBench
 
-    return ActBench(name, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline)
+    return ActBench(name, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline,
+                    accept_license=args.accept_license)
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from actbench.hub import ensure_table
+    from actbench import hub, official
+    from actbench.registry import BENCHMARKS
 
-    path = ensure_table(args.bench, revision=args.revision, cache=args.cache_dir, offline=args.offline,
-                        force=args.force)
+    spec = BENCHMARKS.get(args.bench)
+    if spec is not None and spec.shipped:
+        print(f"{args.bench!r} ships with the package: nothing to download. ActBench({args.bench!r}) opens it.")
+        return 0
+    if spec is not None and args.source is None and args.bench in hub.load_manifest().files:
+        path = hub.ensure_table(args.bench, revision=args.revision, cache=args.cache_dir, offline=args.offline,
+                                force=args.force, progress=not args.no_progress)
+    else:
+        if args.revision is not None:
+            raise ValueError(f"--revision selects a Hub revision, but {args.bench!r} is not published on the Hub for "
+                             "this actbench release")
+        path = official.ensure_official(args.bench, source=args.source, cache=args.cache_dir, offline=args.offline,
+                                        accept_license=args.accept_license, keep_json=args.keep_json,
+                                        force=args.force, progress=not args.no_progress)
     print(path)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from actbench import hub, official
+    from actbench.registry import BENCHMARKS, official_pin
+
+    manifest = hub.load_manifest()
+    print(f"{'name':<8} {'title':<24} {'comes from':<40} cached")
+    for name, spec in BENCHMARKS.items():
+        if spec.shipped:
+            where, cached = "shipped with the package", "yes (shipped)"
+        else:
+            hit = official.cached_table(name, args.cache_dir) if spec.json_name else None
+            if name in manifest.files:
+                where = f"Hugging Face Hub ({manifest.repo_id})"
+            else:
+                pinned = "sha256 pinned" if official_pin(name) else "no checksum pinned"
+                where = f"official release ({pinned})"
+            cached = f"yes: {hit}" if hit else "no"
+        print(f"{name:<8} {spec.title:<24} {where:<40} {cached}")
+    return 0
+
+
+def _cmd_pin(args: argparse.Namespace) -> int:
+    from actbench.official import pin
+
+    entry = pin(args.bench, args.file, pins=args.pins)
+    print(f"pinned {args.bench}: {entry['file']} sha256 {entry['sha256']}, {entry['size']:,} bytes")
     return 0
 
 
@@ -300,13 +365,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "names (incl. equivalents)": len(t.aliases),
         "diverged rows": int(bench.table()["diverged"].sum()),
         "fim_dims": t.n_fim,
-        "fim_layout": [layer.name for layer in t.fim_layers] if t.fim_layers else "unknown",
+        "fim_layout": [layer.name for layer in t.fim_layers] if t.fim_layers else _unknown_layout(t),
         "fim_convention": (t.fim_convention or "unknown") + ("" if t.fim_convention_stated or not t.fim_convention
                                                               else " (inferred from the provenance)"),
         "seeds": t.seeds if t.seeds is not None else f"aggregates only ({t.info.n_seeds} runs)",
         "info": t.info.model_dump(),
         "provenance": t.provenance.model_dump(),
     }
+    if t.provenance.source in ("official-json", "test-fixture") and t.provenance.inputs:
+        info.update(_official_input(t))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -318,6 +385,32 @@ def _cmd_info(args: argparse.Namespace) -> int:
         else:
             print(f"{k:<26} {v}")
     return 0
+
+
+def _unknown_layout(t) -> str:
+    from actbench.registry import BENCHMARKS
+
+    spec = BENCHMARKS.get(t.info.benchmark)
+    layout = spec.layout() if spec is not None and t.provenance.source != "generation" else None
+    if layout is not None and t.n_fim:
+        bins = sum(layer.n_bins for layer in layout)
+        return (f"unknown: the FIM feature has {t.n_fim:,} values, our {t.info.benchmark} network's layout has "
+                f"{bins:,} bins, so no layer boundaries are attached")
+    return "unknown"
+
+
+def _official_input(t) -> dict:
+    """What the table says of the official file it was converted from."""
+    from actbench.registry import BENCHMARKS
+
+    src = t.provenance.inputs[0]
+    out = {"official input": f"{src.name}, {src.size:,} bytes, sha256 {src.sha256}"}
+    checked = [n[len("input "):] for n in t.provenance.notes if n.startswith("input ")]
+    out["verification"] = checked[0] if checked else "unverified (converted by hand with actbench convert)"
+    spec = BENCHMARKS.get(t.info.benchmark)
+    if spec is not None and spec.paper_rows is not None and t.n_rows != spec.paper_rows:
+        out["rows vs the paper"] = f"{t.n_rows:,} rows; the paper's release has {spec.paper_rows:,}"
+    return out
 
 
 def _cmd_query(args: argparse.Namespace) -> int:

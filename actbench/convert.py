@@ -178,6 +178,7 @@ def convert_official_json(
     bench: str,
     source: str = "official-json",
     progress: bool = False,
+    notes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Convert an official Act-Bench JSON file into a table v1 at ``out``.
 
@@ -185,9 +186,11 @@ def convert_official_json(
         src: the official JSON file.
         out: the table to write (atomically).
         bench: ``"cnn"``, ``"resnet"`` or ``"vit"``: sets what the table says it measures
-            (model, data, splits, aggregation) and, for cnn, the FIM per-layer layout.
+            (model, data, splits, aggregation) and the FIM per-layer layout of its network, attached
+            when the file's FIM length equals the layout's number of bins.
         source: provenance label; ``"test-fixture"`` for synthetic files made by tests.
         progress: show a progress bar over the bytes read.
+        notes: more provenance notes (e.g. where the file was downloaded from).
 
     Returns:
         A report: rows, aliases, diverged and missing counts, FIM length, input sha256.
@@ -197,7 +200,7 @@ def convert_official_json(
         ConversionError: the file is not in the official shape (with the record and reason).
         actbench.UnknownBenchmarkError: ``bench`` is not registered.
     """
-    from actbench.bench import BENCHMARKS
+    from actbench.registry import BENCHMARKS
     from actbench.errors import UnknownBenchmarkError, did_you_mean
 
     spec = BENCHMARKS.get(bench)
@@ -221,7 +224,7 @@ def convert_official_json(
         command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
         notes=("outputs on the sample points computed by actbench from the function names "
                "(float64, stored as float32); the official files carry none",
-               f"metrics are the {spec.info.aggregation} as released"),
+               f"metrics are the {spec.info.aggregation} as released", *notes),
     )
     # the release's features were computed by the reference implementation: its K-FAC convention
     writer = TableWriter(out, info=spec.info, provenance=prov, fim_layers=None, fim_convention="reference")

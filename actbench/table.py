@@ -541,8 +541,32 @@ def validate_table(path: str | os.PathLike) -> list[str]:
 
 
 def _corrupt_message(path: Path, e: Exception) -> str:
-    return (f"{path} is not a readable HDF5 file (truncated or damaged: {e}). Do not use it: delete it and "
-            f"download it again (`actbench download BENCH --force`) or convert again (`actbench convert`).")
+    kind = _file_kind(path)
+    if kind == "json":
+        return (f"{path} is a JSON file, not an actbench table. If it is an official Act-Bench release, convert it "
+                f"with `actbench convert {path} --bench NAME` (NAME: cnn, resnet or vit), or open it with "
+                f"ActBench(NAME, source={str(path)!r}), which converts it once into the cache.")
+    if kind == "other":
+        return (f"{path} is not an actbench table (not an HDF5 file). Tables are .h5 files written by actbench; an "
+                f"official JSON release is converted with `actbench convert FILE --bench NAME`.")
+    return (f"{path} is not a readable HDF5 file (truncated or damaged: {e}). Do not use it: if it came from the "
+            f"cache, download it again (`actbench download BENCH --force`); if you made it, convert or write it again.")
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _file_kind(path: Path) -> str:
+    """"hdf5" (the signature at offset 0 or a power-of-two user-block offset), "json", or "other"."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            if any(head[o:o + 8] == _HDF5_SIGNATURE for o in (0, 512, 1024, 2048, 4096, 8192, 16384, 32768)):
+                return "hdf5"
+    except OSError:
+        return "hdf5"  # unreadable: say it is damaged
+    text = head.lstrip()
+    return "json" if text[:1] in (b"{", b"[") else "other"
 
 
 def _problems(f: h5py.File) -> list[str]:

@@ -10,3 +10,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "torch" in item.keywords and not HAS_TORCH:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's cache, accepts a licence for them, or follows their mirror."""
+    monkeypatch.setenv("ACTBENCH_CACHE", str(tmp_path_factory.mktemp("actbench-cache")))
+    for var in ("ACTBENCH_ACCEPT_LICENSE", "ACTBENCH_OFFICIAL_URL", "ACTBENCH_OFFICIAL_PINS", "ACTBENCH_OFFLINE",
+                "HF_HUB_OFFLINE", "ACTBENCH_MANIFEST"):
+        monkeypatch.delenv(var, raising=False)

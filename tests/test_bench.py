@@ -151,10 +151,18 @@ def test_opening_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no table at"):
         ActBench(tmp_path / "absent.h5")
     monkeypatch.setenv("ACTBENCH_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(TableNotAvailableError) as info:
+    with pytest.raises(TableNotAvailableError) as info:  # offline: say how to convert a local copy
+        ActBench("resnet", offline=True)
+    assert "source='/path/to/act-bench-resnet.json'" in str(info.value)
+    from actbench.official import LicenseNotAcceptedError
+
+    with pytest.raises(LicenseNotAcceptedError) as info:  # online: the licence first, and never a prompt here
         ActBench("resnet")
     msg = str(info.value)
-    assert "actbench download resnet" in msg and "actbench convert act-bench-resnet.json --bench resnet" in msg
+    assert "Academic Public License" in msg and "accept_license=True" in msg and "ACTBENCH_ACCEPT_LICENSE=1" in msg
+    assert not (tmp_path / "cache" / "official" / "act-bench-resnet.h5").exists()
+    with pytest.raises(ValueError, match="not a benchmark with one"):
+        ActBench(tmp_path / "absent.h5", source="x.json")
 
 
 def test_seed_query_on_an_aggregate_only_table(tmp_path):

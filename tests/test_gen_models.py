@@ -61,3 +61,14 @@ def test_errors():
     with pytest.raises(ValueError, match="already registered"):
         register_model("all_cnn_c")(all_cnn_c)
     assert set(MODELS) >= {"all_cnn_c", "resnet_cifar", "resnet50", "mobilevitv2"}
+
+
+def test_shipped_fim_layouts_are_the_models():
+    """actbench/data/fim_layouts.json (read by actbench without torch) equals what generation.models give."""
+    from generation.layouts import derive_layouts, main as layouts_main
+    from actbench.registry import BENCHMARKS
+
+    assert layouts_main(["--check"]) == 0
+    derived = derive_layouts()
+    for bench in ("cnn", "resnet", "vit"):
+        assert [list(l) for l in BENCHMARKS[bench].fim_layers] == derived[bench]

@@ -46,15 +46,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from actbench._version import __version__
 from actbench.errors import NotInSpaceError, UnknownBenchmarkError, UnknownFunctionError, did_you_mean
-from actbench.expr import Expr, evaluate, parse
-from actbench.space import SPACES, get_space, output_keys
+# actbench.expr and actbench.space are imported where a name must be parsed or evaluated: a query of a
+# name the table lists needs neither, and importing them costs more than the query
+if TYPE_CHECKING:
+    from actbench.expr import Expr
 from actbench.registry import BENCHMARKS, DEFAULT_BENCHMARK, BenchmarkSpec
 from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, TableInfo, read_table
 
@@ -79,7 +81,7 @@ class Record(BaseModel):
         val_is_test: validation and test metrics come from the same split.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     representative: str
@@ -171,8 +173,7 @@ class ActBench:
     ) -> None:
         self._table = read_table(_resolve(name_or_path, revision=revision, cache_dir=cache_dir, offline=offline,
                                           source=source, accept_license=accept_license))
-        info = self._table.info
-        self.name: str = info.benchmark
+        self.name: str = self._table.info_fields["benchmark"]
         self.budget = Budget()
         self._resolved: dict[str, tuple[int, str]] = {}
         self._equivalents: list[tuple[str, ...]] | None = None
@@ -180,9 +181,7 @@ class ActBench:
         self._per_seed: dict[str, np.ndarray] | None = None
         self._row_missing = np.stack([self._table.flags[c] == MISSING for c in METRICS], axis=1)
         self._row_diverged = np.any(np.stack([self._table.flags[c] == DIVERGED for c in METRICS]), axis=0)
-        self._base = dict(benchmark=info.benchmark, aggregation=info.aggregation, train_split=info.train_split,
-                          val_split=info.val_split, test_split=info.test_split, val_is_test=info.val_is_test,
-                          source=self._table.provenance.source)
+        self._base = dict(self._table.info_fields)
 
     # --- what the table is -------------------------------------------------------------------
 
@@ -259,9 +258,10 @@ class ActBench:
             diverged = bool(self._per_seed["diverged"][row, j])
             missing = tuple(c for c in METRICS if vals[c] != vals[c] and not diverged)
         base = self._base if seed is None else {**self._base, "aggregation": f"seed {seed} (one run)"}
-        return Record(name=str(name), representative=t.names[row], row=row, resolved_by=how, seed=seed,
-                      diverged=diverged, missing=missing, equivalents=self._equivalents_of(row),
-                      **vals, **base)
+        # every value comes from the table's arrays or its checked attributes: constructed, not re-validated
+        return Record.model_construct(name=str(name), representative=t.names[row], row=row, resolved_by=how,
+                                      seed=seed, diverged=diverged, missing=missing,
+                                      equivalents=self._equivalents_of(row), **vals, **base)
 
     def _seed_index(self, seed: int) -> int:
         seeds = self._table.seeds
@@ -284,6 +284,8 @@ class ActBench:
     def _resolve(self, name: str | Expr) -> tuple[int, str]:
         hit = self._find(name)
         if hit is None:
+            from actbench.expr import parse
+
             raise UnknownFunctionError(self._unknown_message(parse(name)))
         return hit
 
@@ -295,6 +297,8 @@ class ActBench:
             return hit
         t = self._table
         row = t.aliases.get(key)  # fast path: a name spelled as the table stores it needs no parsing
+        if row is None:
+            from actbench.expr import parse
         expr = parse(name) if row is None else None
         canon = key if expr is None else str(expr)
         if row is None:
@@ -315,6 +319,9 @@ class ActBench:
             self._by_h1 = {}
             for i, h in enumerate(self._table.h1.tolist()):
                 self._by_h1.setdefault(h, []).append(i)
+        from actbench.expr import evaluate
+        from actbench.space import output_keys
+
         h1, h2 = output_keys(evaluate(expr))
         rows = [r for r in self._by_h1.get(int(h1[0]), []) if self._table.h2[r] == h2[0]]
         if not rows:
@@ -324,6 +331,8 @@ class ActBench:
     def _unknown_message(self, expr: Expr) -> str:
         space_name = self.info.space
         where = f"table {self.path.name!r} ({len(self):,} rows)"
+        from actbench.space import SPACES, get_space
+
         hint = did_you_mean(str(expr), self._table.aliases)
         if space_name in SPACES and space_name != "large":
             try:
@@ -385,12 +394,12 @@ class ActBench:
 
 
 def _resolve(name_or_path, *, revision, cache_dir, offline, source=None, accept_license=None) -> Path:
-    from actbench import hub
-
     text = os.fspath(name_or_path)
     spec = BENCHMARKS.get(text)
     if spec is not None and spec.shipped:
         from importlib import resources
+
+        from actbench import hub
 
         path = Path(str(resources.files("actbench").joinpath("data", spec.shipped)))
         if not path.exists():

@@ -16,7 +16,6 @@ import functools
 import json
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from actbench.table import FimLayer, TableInfo, fim_layout
@@ -44,7 +43,7 @@ class BenchmarkSpec:
     Attributes:
         name: the short name (``ActBench(name)``).
         title: the paper's name for it.
-        info: what its table measures (written into converted tables).
+        info_fields: what its table measures, the fields of :class:`TableInfo` (see :attr:`info`).
         json_name: the official release's file name, or None for a benchmark without one.
         shipped: file name under ``actbench/data/`` for a table that ships with the package.
         paper_rows: the number of functions the paper's release holds, when known.
@@ -52,10 +51,16 @@ class BenchmarkSpec:
 
     name: str
     title: str
-    info: TableInfo
+    info_fields: dict
     json_name: str | None = None
     shipped: str | None = None
     paper_rows: int | None = None
+
+    @property
+    def info(self) -> TableInfo:
+        """What its table measures (written into converted tables). Built on use, not at import: a query
+        never needs it, and pydantic's validators cost more than the query."""
+        return TableInfo(**self.info_fields)
 
     @property
     def url(self) -> str | None:
@@ -81,6 +86,8 @@ class BenchmarkSpec:
 
 @functools.cache
 def _layouts() -> dict[str, list]:
+    from importlib import resources
+
     text = resources.files("actbench").joinpath("data/fim_layouts.json").read_text(encoding="utf-8")
     return json.loads(text)["layouts"]
 
@@ -90,6 +97,8 @@ def pins_path() -> Path:
     env = os.environ.get("ACTBENCH_OFFICIAL_PINS")
     if env:
         return Path(env).expanduser()
+    from importlib import resources
+
     return Path(str(resources.files("actbench").joinpath("data/official_pins.json")))
 
 
@@ -118,17 +127,17 @@ def _register(spec: BenchmarkSpec) -> None:
 
 _register(BenchmarkSpec(
     "cnn", "Act-Bench-CNN",
-    TableInfo(benchmark="cnn", space="act-bench", description="All-CNN-C on CIFAR-10", n_seeds=3,
+    dict(benchmark="cnn", space="act-bench", description="All-CNN-C on CIFAR-10", n_seeds=3,
               aggregation="median of 3 runs", **_CIFAR10),
     "act-bench-cnn.json", paper_rows=2913))
 _register(BenchmarkSpec(
     "resnet", "Act-Bench-ResNet",
-    TableInfo(benchmark="resnet", space="act-bench", description="ResNet-56 on CIFAR-10", n_seeds=3,
+    dict(benchmark="resnet", space="act-bench", description="ResNet-56 on CIFAR-10", n_seeds=3,
               aggregation="median of 3 runs", **_CIFAR10),
     "act-bench-resnet.json", paper_rows=2913))
 _register(BenchmarkSpec(
     "vit", "Act-Bench-ViT",
-    TableInfo(benchmark="vit", space="act-bench", description="MobileViTv2-0.5 on Imagenette (160 px)",
+    dict(benchmark="vit", space="act-bench", description="MobileViTv2-0.5 on Imagenette (160 px)",
               n_seeds=1, aggregation="single run", train_split="Imagenette training set",
               val_split="Imagenette validation set",
               test_split="Imagenette validation set (the same split as validation: the release has no "
@@ -137,7 +146,7 @@ _register(BenchmarkSpec(
     "act-bench-vit.json", paper_rows=2913))
 _register(BenchmarkSpec(
     "mini", "actbench mini (digits)",
-    TableInfo(benchmark="mini", space="act-bench",
+    dict(benchmark="mini", space="act-bench",
               description="small CNN on scikit-learn's 8x8 digits, generated on CPU by actbench's generation/ "
                           "(our own runs, not the paper's data)",
               n_seeds=3, aggregation="median of 3 runs (diverged runs count as worst)"),

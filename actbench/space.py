@@ -50,10 +50,7 @@ __all__ = [
     "sample_points",
 ]
 
-#: Significant bits (of float64's 53) kept when outputs are compared for equivalence.
-EQUIVALENCE_BITS = 32
-#: Number of sample points.
-N_POINTS = 1000
+from actbench._constants import EQUIVALENCE_BITS, N_POINTS  # noqa: E402  (re-exported)
 _CHUNK_ELEMENTS = 4_000_000  # float64 values per evaluated chunk (32 MB)
 
 
@@ -74,9 +71,14 @@ def sample_points() -> np.ndarray:
 
 # --- rounding and hashing ------------------------------------------------------------------
 
-_rng = np.random.RandomState(20231210)
-_W1 = _rng.randint(0, 2**63 - 1, size=N_POINTS, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
-_W2 = _rng.randint(0, 2**63 - 1, size=N_POINTS, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+@functools.cache
+def _weights() -> tuple[np.ndarray, np.ndarray]:
+    """The two hashes' odd 64-bit weights, drawn once (not at import: numpy.random costs a query's time)."""
+    rng = np.random.RandomState(20231210)
+    w1 = rng.randint(0, 2**63 - 1, size=N_POINTS, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    w2 = rng.randint(0, 2**63 - 1, size=N_POINTS, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    return w1, w2
+
 _DROP = 52 - (EQUIVALENCE_BITS - 1)  # stored mantissa bits that rounding removes
 _NAN_BITS = np.uint64(0x7FF8000000000000)
 
@@ -102,7 +104,8 @@ def output_keys(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if outputs.shape[-1] != N_POINTS:
         raise ValueError(f"outputs must have {N_POINTS} columns (the sample points), got {outputs.shape}")
     q = _rounded(outputs)
-    return (q * _W1).sum(axis=1, dtype=np.uint64), (q * _W2).sum(axis=1, dtype=np.uint64)
+    w1, w2 = _weights()
+    return (q * w1).sum(axis=1, dtype=np.uint64), (q * w2).sum(axis=1, dtype=np.uint64)
 
 
 def _dedupe(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

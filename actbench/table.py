@@ -23,7 +23,9 @@ only when everything is written, so an interrupted run never leaves a half table
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,9 +37,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench._version import __version__
+from actbench._constants import EQUIVALENCE_BITS, N_POINTS
 from actbench.errors import ActBenchError, ParseError
-from actbench.expr import evaluate, parse
-from actbench.space import EQUIVALENCE_BITS, N_POINTS, output_keys, sample_points
+
+# The function language (actbench.expr, actbench.space) is imported where rows are written or deeply
+# validated, not at import: opening and querying a table never parses or evaluates a stored name.
 
 __all__ = [
     "FIM_CONVENTIONS",
@@ -64,6 +68,7 @@ METRICS: tuple[str, ...] = ("train_acc", "val_acc", "test_acc", "train_loss", "v
 #: ``"reference"`` is the official release's scale, ``"kfac"`` the textbook one (docs/generation.md).
 FIM_CONVENTIONS: tuple[str, ...] = ("reference", "kfac")
 FimConvention = Literal["reference", "kfac"]
+_SOURCES = ("official-json", "generation", "test-fixture")
 #: Per-value flags in ``flags/<metric>``.
 OK, DIVERGED, MISSING = 0, 1, 2
 FLAG_NAMES = {OK: "ok", DIVERGED: "diverged", MISSING: "missing"}
@@ -81,7 +86,9 @@ class CorruptTableError(ActBenchError, OSError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: the validators are built on first use, so that opening a table and querying it (which
+    # read these models' JSON lazily) never pay for pydantic's schema generation
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class SourceFile(_Frozen):
@@ -234,6 +241,8 @@ class TableWriter:
             for col in METRICS:
                 f.create_dataset(f"per_seed/{col}", shape=(0, k), maxshape=(None, k), dtype="f8", chunks=(256, k))
             f.create_dataset("per_seed/diverged", shape=(0, k), maxshape=(None, k), dtype="?", chunks=(256, k))
+        from actbench.space import sample_points
+
         f.create_dataset("outputs/points", data=sample_points())
         f.create_dataset("outputs/values", shape=(0, N_POINTS), maxshape=(None, N_POINTS), dtype="f4",
                          chunks=(64, N_POINTS), compression="gzip", compression_opts=4, shuffle=True)
@@ -279,6 +288,8 @@ class TableWriter:
             ParseError: a name does not parse.
             TableFormatError: a duplicate row name, an unknown metric, or a FIM of the wrong length.
         """
+        from actbench.expr import parse
+
         if self._file is None:
             raise RuntimeError("TableWriter.add() outside its `with` block")
         key = str(parse(name))
@@ -338,6 +349,9 @@ class TableWriter:
             div = np.array([r["seed_diverged"] if r["seed_diverged"] is not None else [False] * k for r in rows],
                            dtype=bool)
             _append(f["per_seed/diverged"], lo, hi, div)
+        from actbench.expr import evaluate
+        from actbench.space import output_keys
+
         outs = np.stack([evaluate(r["name"]) for r in rows])
         h1, h2 = output_keys(outs)
         with np.errstate(over="ignore"):  # values beyond float32's range are stored as ±inf
@@ -425,8 +439,8 @@ class Table:
     """
 
     path: Path
-    info: TableInfo
-    provenance: Provenance
+    info_json: str
+    provenance_json: str
     names: list[str]
     aliases: dict[str, int]
     metrics: dict[str, np.ndarray]
@@ -436,8 +450,44 @@ class Table:
     seeds: list[int] | None
     n_fim: int
     fim_layers: list[FimLayer] | None
-    fim_convention: str | None = None
-    fim_convention_stated: bool = False
+    fim_convention_attr: str | None = None
+
+    @functools.cached_property
+    def info(self) -> TableInfo:
+        """The root attribute ``info``, validated on first access."""
+        return _validated(TableInfo, self.info_json, "info", self.path)
+
+    @functools.cached_property
+    def provenance(self) -> Provenance:
+        """The root attribute ``provenance``, validated on first access."""
+        return _validated(Provenance, self.provenance_json, "provenance", self.path)
+
+    @functools.cached_property
+    def info_fields(self) -> dict[str, Any]:
+        """The ``info`` and provenance ``source`` values a query record carries, read without pydantic (whose
+        validators cost more than opening the table) and type-checked here."""
+        info, prov = json.loads(self.info_json), json.loads(self.provenance_json)
+        out = {k: info.get(k, TableInfo.model_fields[k].default) for k in
+               ("benchmark", "aggregation", "train_split", "val_split", "test_split", "val_is_test")}
+        out["source"] = prov.get("source")
+        bad = [k for k, v in out.items() if not isinstance(v, bool if k == "val_is_test" else str)]
+        if bad or out["source"] not in _SOURCES:
+            self.info  # noqa: B018 - raises TableFormatError with pydantic's explanation
+            self.provenance  # noqa: B018
+            raise TableFormatError(f"{self.path}: root attributes hold invalid values for {bad or ['source']}")
+        return out
+
+    @property
+    def fim_convention(self) -> str | None:
+        """The K-FAC normalisation of the FIM features (:data:`FIM_CONVENTIONS`), or None when unknown;
+        see :func:`fim_convention_of`."""
+        return self.fim_convention_attr if self.fim_convention_attr is not None else fim_convention_of(self.provenance)
+
+    @property
+    def fim_convention_stated(self) -> bool:
+        """True when the file states its FIM convention, False when it is inferred from the provenance
+        (files written before actbench 0.2.0)."""
+        return self.fim_convention_attr is not None
 
     @property
     def n_rows(self) -> int:
@@ -493,8 +543,7 @@ def read_table(path: str | os.PathLike) -> Table:
             problems = _problems(f)
             if problems:
                 raise TableFormatError(f"{path} is not a valid actbench table:\n  - " + "\n  - ".join(problems))
-            info = TableInfo.model_validate_json(f.attrs["info"])
-            prov = Provenance.model_validate_json(f.attrs["provenance"])
+            info, prov = _text(f.attrs["info"]), _text(f.attrs["provenance"])
             names = f["names"].asstr()[...].tolist()
             alias_names = f["aliases/names"].asstr()[...].tolist()
             alias_rows = f["aliases/rows"][...].tolist()
@@ -504,7 +553,6 @@ def read_table(path: str | os.PathLike) -> Table:
             seeds = f["per_seed/seeds"][...].tolist() if "per_seed" in f else None
             n_fim = int(f["fim/cdf"].shape[1]) if "fim/cdf" in f else 0
             stated = f.attrs.get("fim_convention")
-            convention = str(stated) if stated is not None else fim_convention_of(prov)
             layers = None
             if "fim/layout" in f:
                 g = f["fim/layout"]
@@ -513,7 +561,19 @@ def read_table(path: str | os.PathLike) -> Table:
     except OSError as e:
         raise CorruptTableError(_corrupt_message(path, e)) from e
     return Table(path, info, prov, names, dict(zip(alias_names, alias_rows)), metrics, flags, h1, h2,
-                 seeds, n_fim, layers, convention, stated is not None)
+                 seeds, n_fim, layers, None if stated is None else str(stated))
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _validated(model: type[BaseModel], text: str, key: str, path: Path):
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as e:
+        raise TableFormatError(f"{path}: root attribute {key!r} is not valid: {e.errors()[0]['msg']} at "
+                               f"{e.errors()[0]['loc']}") from e
 
 
 def fim_convention_of(provenance: Provenance) -> str | None:
@@ -579,11 +639,14 @@ def _problems(f: h5py.File) -> list[str]:
     if version is None or int(version) > FORMAT_VERSION:
         return [f"format_version {version!r} is newer than this actbench reads ({FORMAT_VERSION}); "
                 f"upgrade actbench (pip install -U actbench)"]
-    for key in ("info", "provenance"):
-        try:
-            (TableInfo if key == "info" else Provenance).model_validate_json(f.attrs.get(key, ""))
-        except ValidationError as e:
-            p.append(f"root attribute {key!r} is not valid: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}")
+    for key, required in (("info", "benchmark"), ("provenance", "source")):
+        try:  # cheap at open: JSON with the key a query needs; the models validate on first use (and in validate)
+            doc = json.loads(f.attrs.get(key, ""))
+            ok = isinstance(doc, dict) and isinstance(doc.get(required), str)
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            p.append(f"root attribute {key!r} is not a JSON object with a {required!r} string")
     required = ["names", "aliases/names", "aliases/rows", "outputs/points", "outputs/values", "outputs/h1",
                 "outputs/h2", "fim/missing"] + [f"metrics/{c}" for c in METRICS] + [f"flags/{c}" for c in METRICS]
     missing = [k for k in required if k not in f]
@@ -627,7 +690,15 @@ def _attr(f: h5py.File, key: str) -> str:
 
 def _deep_problems(f: h5py.File) -> list[str]:
     """Value checks that read whole columns (``actbench validate``)."""
+    from actbench.expr import evaluate, parse
+    from actbench.space import output_keys, sample_points
+
     p: list[str] = []
+    for key in ("info", "provenance"):
+        try:
+            (TableInfo if key == "info" else Provenance).model_validate_json(f.attrs.get(key, ""))
+        except ValidationError as e:
+            p.append(f"root attribute {key!r} is not valid: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}")
     n = f["names"].shape[0]
     if not np.array_equal(f["outputs/points"][...], sample_points()):
         p.append("outputs/points are not the reference sample points")

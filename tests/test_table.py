@@ -160,7 +160,7 @@ def _tamper(path, fn):
 
 @pytest.mark.parametrize("tamper, fragment", [
     (lambda f: f.attrs.__setitem__("format_version", 2), "newer than this actbench reads"),
-    (lambda f: f.attrs.__setitem__("info", "{}"), "root attribute 'info' is not valid"),
+    (lambda f: f.attrs.__setitem__("info", "{}"), "root attribute 'info' is not a JSON object with a 'benchmark'"),
     (lambda f: f.__delitem__("metrics/val_acc"), "missing datasets: metrics/val_acc"),
     (lambda f: f.attrs.__setitem__("n_rows", 5), "root attribute n_rows=5"),
     (lambda f: f["flags/val_acc"].resize((1,)), "flags/val_acc has 1 rows, expected 2"),
@@ -234,3 +234,23 @@ def test_fim_convention_is_stated_validated_or_inferred(tmp_path):
     assert read_table(Path(__file__).parent / "data" / "table-v1.h5").fim_convention is None  # a fixture: unknown
     mini = ActBench("mini")
     assert mini.fim_convention == "kfac" and not mini._table.fim_convention_stated
+
+
+def test_root_attributes_are_validated_on_use(tmp_path):
+    """Opening checks only what a query needs; the full models validate on first use and in validate."""
+    import json
+
+    from actbench import ActBench
+
+    path = _write(tmp_path / "t.h5")
+    with h5py.File(path, "r+") as f:
+        info = json.loads(f.attrs["info"])
+        f.attrs["info"] = json.dumps({**info, "n_seeds": "three"})
+    b = ActBench(path)  # opens: the query path does not use n_seeds
+    with pytest.raises(TableFormatError, match="root attribute 'info' is not valid"):
+        b.info
+    assert any("root attribute 'info' is not valid" in p for p in validate_table(path))
+    with h5py.File(path, "r+") as f:
+        f.attrs["info"] = json.dumps({**info, "val_is_test": "no"})
+    with pytest.raises(TableFormatError):  # a value a record would carry: refused at open
+        ActBench(path)

@@ -1,4 +1,4 @@
-"""Measure a full-size table against json.load of the same content (SPEC §7, rows 1-3).
+"""Measure a full-size table against json.load of the same content (docs/performance.md).
 
 Usage: python benchmarks/bench_table.py [--workdir DIR] [--rows 2913] [--fim 13683] [--digits N]
 
@@ -6,7 +6,9 @@ Builds a SYNTHETIC file in the official JSON shape at full size (2,913 rows, 13,
 shaped like real histogram CDFs: 0.0 left of the eigenvalues, 1.0 right of them), converts it
 with actbench, then measures in one run:
 
-* open + first query, vs ``json.load`` of the JSON (both from the page cache, median of 3);
+* whole fresh processes, interleaved, median of 7: ``import numpy, h5py, pydantic``, open + first query,
+  and ``json.load`` of the JSON;
+* open + first query in process, vs ``json.load`` of the JSON (both from the page cache, median of 3);
 * median latency of one query after open (10,000 queries over distinct names);
 * resident memory added by opening a table (in a fresh subprocess);
 * one metric for all rows and the full DataFrame;

@@ -57,8 +57,9 @@ from actbench.errors import NotInSpaceError, UnknownBenchmarkError, UnknownFunct
 # name the table lists needs neither, and importing them costs more than the query
 if TYPE_CHECKING:
     from actbench.expr import Expr
+    from actbench.provenance import TableInfo
 from actbench.registry import BENCHMARKS, DEFAULT_BENCHMARK, BenchmarkSpec
-from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, TableInfo, read_table
+from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, read_table
 
 __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "ActBench", "BenchmarkSpec", "Budget", "Record"]
 

@@ -16,9 +16,13 @@ import functools
 import json
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
-from actbench.table import FimLayer, TableInfo, fim_layout
+from actbench.table import FimLayer, fim_layout
+
+if TYPE_CHECKING:
+    from actbench.provenance import TableInfo
 
 __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "LICENCE", "OFFICIAL_BASE_URL", "BenchmarkSpec", "official_pin",
            "pins_path"]
@@ -60,6 +64,8 @@ class BenchmarkSpec:
     def info(self) -> TableInfo:
         """What its table measures (written into converted tables). Built on use, not at import: a query
         never needs it, and pydantic's validators cost more than the query."""
+        from actbench.provenance import TableInfo
+
         return TableInfo(**self.info_fields)
 
     @property

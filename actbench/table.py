@@ -22,7 +22,6 @@ only when everything is written, so an interrupted run never leaves a half table
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import hashlib
 import json
@@ -30,14 +29,16 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import h5py
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from actbench._version import __version__
 from actbench._constants import EQUIVALENCE_BITS, N_POINTS
+
+if TYPE_CHECKING:
+    from actbench.provenance import Provenance, TableInfo
 from actbench.errors import ActBenchError, ParseError
 
 # The function language (actbench.expr, actbench.space) is imported where rows are written or deeply
@@ -69,6 +70,9 @@ METRICS: tuple[str, ...] = ("train_acc", "val_acc", "test_acc", "train_loss", "v
 FIM_CONVENTIONS: tuple[str, ...] = ("reference", "kfac")
 FimConvention = Literal["reference", "kfac"]
 _SOURCES = ("official-json", "generation", "test-fixture")
+# the TableInfo fields a query record carries, with TableInfo's defaults (a test holds them equal)
+_RECORD_INFO_DEFAULTS = {"benchmark": None, "aggregation": "single run", "train_split": "training set",
+                         "val_split": "validation split", "test_split": "test set", "val_is_test": False}
 #: Per-value flags in ``flags/<metric>``.
 OK, DIVERGED, MISSING = 0, 1, 2
 FLAG_NAMES = {OK: "ok", DIVERGED: "diverged", MISSING: "missing"}
@@ -83,78 +87,6 @@ class TableFormatError(ActBenchError, ValueError):
 
 class CorruptTableError(ActBenchError, OSError):
     """A table file that cannot be read at all (truncated, not HDF5, or a checksum mismatch)."""
-
-
-class _Frozen(BaseModel):
-    # defer_build: the validators are built on first use, so that opening a table and querying it (which
-    # read these models' JSON lazily) never pay for pydantic's schema generation
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class SourceFile(_Frozen):
-    """An input file a table was built from."""
-
-    name: str
-    sha256: str
-    size: int
-
-
-class Provenance(_Frozen):
-    """Where a table's values came from. Stored as JSON in the root attribute ``provenance``.
-
-    Attributes:
-        source: ``official-json`` (converted from the paper's release), ``generation`` (our own
-            training runs), or ``test-fixture`` (synthetic values made by tests; never shipped).
-        description: one human sentence.
-        actbench_version: the package version that wrote the table.
-        created: ISO 8601 UTC time of writing.
-        command: the command line that produced it, when known.
-        inputs: the input files with their sha256.
-        config: the generation recipe, for ``source="generation"``.
-        notes: anything else a reader must know (e.g. how outputs were computed).
-    """
-
-    source: Literal["official-json", "generation", "test-fixture"]
-    description: str
-    actbench_version: str = __version__
-    created: str
-    command: str | None = None
-    inputs: tuple[SourceFile, ...] = ()
-    config: dict[str, Any] | None = None
-    notes: tuple[str, ...] = ()
-
-    @classmethod
-    def now(cls, **fields: Any) -> Provenance:
-        """A provenance stamped with the current UTC time."""
-        created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-        return cls(created=created, **fields)
-
-
-class TableInfo(_Frozen):
-    """What a table measures. Stored as JSON in the root attribute ``info``.
-
-    Attributes:
-        benchmark: short name, e.g. ``"resnet"``.
-        space: the search space its functions come from (a key of :data:`actbench.space.SPACES`),
-            or None when the rows are not from a registered space.
-        description: e.g. ``"ResNet-56 on CIFAR-10"``.
-        n_seeds: training runs per function.
-        aggregation: how the ``metrics/`` values combine the runs, e.g. ``"median of 3 runs"``.
-        train_split, val_split, test_split: which data each metric is computed on.
-        val_is_test: True when the validation and test metrics come from the same split (Act-Bench-ViT).
-        accuracy_unit: ``"fraction"`` (0-1) or ``"percent"``.
-    """
-
-    benchmark: str
-    space: str | None = None
-    description: str = ""
-    n_seeds: int = Field(default=1, ge=1)
-    aggregation: str = "single run"
-    train_split: str = "training set"
-    val_split: str = "validation split"
-    test_split: str = "test set"
-    val_is_test: bool = False
-    accuracy_unit: Literal["fraction", "percent"] = "fraction"
 
 
 @dataclass(frozen=True)
@@ -176,6 +108,15 @@ def fim_layout(layers: Sequence[tuple[str, int]]) -> list[FimLayer]:
         out.append(FimLayer(name, int(n_weights), offset, n_bins))
         offset += n_bins
     return out
+
+
+def __getattr__(name: str):
+    # the metadata models live in actbench.provenance (not built when a table is only opened and queried)
+    if name in ("Provenance", "SourceFile", "TableInfo"):
+        from actbench import provenance
+
+        return getattr(provenance, name)
+    raise AttributeError(f"module 'actbench.table' has no attribute {name!r}")
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -455,11 +396,15 @@ class Table:
     @functools.cached_property
     def info(self) -> TableInfo:
         """The root attribute ``info``, validated on first access."""
+        from actbench.provenance import TableInfo
+
         return _validated(TableInfo, self.info_json, "info", self.path)
 
     @functools.cached_property
     def provenance(self) -> Provenance:
         """The root attribute ``provenance``, validated on first access."""
+        from actbench.provenance import Provenance
+
         return _validated(Provenance, self.provenance_json, "provenance", self.path)
 
     @functools.cached_property
@@ -467,8 +412,7 @@ class Table:
         """The ``info`` and provenance ``source`` values a query record carries, read without pydantic (whose
         validators cost more than opening the table) and type-checked here."""
         info, prov = json.loads(self.info_json), json.loads(self.provenance_json)
-        out = {k: info.get(k, TableInfo.model_fields[k].default) for k in
-               ("benchmark", "aggregation", "train_split", "val_split", "test_split", "val_is_test")}
+        out = {k: info.get(k, default) for k, default in _RECORD_INFO_DEFAULTS.items()}
         out["source"] = prov.get("source")
         bad = [k for k, v in out.items() if not isinstance(v, bool if k == "val_is_test" else str)]
         if bad or out["source"] not in _SOURCES:
@@ -568,7 +512,7 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _validated(model: type[BaseModel], text: str, key: str, path: Path):
+def _validated(model, text: str, key: str, path: Path):
     try:
         return model.model_validate_json(text)
     except ValidationError as e:
@@ -691,6 +635,7 @@ def _attr(f: h5py.File, key: str) -> str:
 def _deep_problems(f: h5py.File) -> list[str]:
     """Value checks that read whole columns (``actbench validate``)."""
     from actbench.expr import evaluate, parse
+    from actbench.provenance import Provenance, TableInfo
     from actbench.space import output_keys, sample_points
 
     p: list[str] = []

@@ -254,3 +254,11 @@ def test_root_attributes_are_validated_on_use(tmp_path):
         f.attrs["info"] = json.dumps({**info, "val_is_test": "no"})
     with pytest.raises(TableFormatError):  # a value a record would carry: refused at open
         ActBench(path)
+
+
+def test_record_defaults_are_table_info_defaults():
+    """The query path reads info without pydantic: its defaults must be TableInfo's."""
+    from actbench.table import _RECORD_INFO_DEFAULTS
+
+    for k, v in _RECORD_INFO_DEFAULTS.items():
+        assert TableInfo.model_fields[k].default == (v if k != "benchmark" else TableInfo.model_fields[k].default)

@@ -218,6 +218,7 @@ def ensure_official(
     force: bool = False,
     progress: bool = True,
     timeout: float = _TIMEOUT_S,
+    lock_timeout: float = 6 * 3600.0,
 ) -> Path:
     """Path of the converted official table of ``bench`` in the cache, fetching and converting it first
     when it is not there (or when ``force``).
@@ -232,6 +233,7 @@ def ensure_official(
         force: download and convert again even when a converted table is cached.
         progress: progress bars for the download and the conversion.
         timeout: seconds a single network read may take.
+        lock_timeout: seconds to wait while another process fetches the same benchmark into the same cache.
 
     Raises:
         LicenseNotAcceptedError, DownloadError (nothing cached; an interrupted download resumes on the next
@@ -239,13 +241,36 @@ def ensure_official(
         actbench.convert.ConversionError (not a complete official file; nothing cached),
         TableNotAvailableError (offline and not cached).
     """
-    from actbench.convert import convert_official_json
+    from filelock import FileLock, Timeout
 
     spec = _spec(bench)
     root = _root(cache)
     final = root / f"{Path(spec.json_name).stem}.h5"
     if final.exists() and not force:
         return final
+    root.mkdir(parents=True, exist_ok=True)
+    # one fetch per benchmark and cache at a time: the array jobs of a cluster that all open the same
+    # benchmark in a shared cache wait for the first one instead of writing one .part together
+    lock = FileLock(root / f".{final.stem}.lock")
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except Timeout:
+        raise DownloadError(f"another process has been fetching {bench!r} into {root} for {lock_timeout:.0f} s; "
+                            "wait for it, or remove the stale lock file if no such process runs") from None
+    try:
+        if final.exists() and not force:  # the process we waited for has made it
+            return final
+        return _fetch_and_convert(bench, spec, root, final, source=source, offline=offline,
+                                  accept_license=accept_license, keep_json=keep_json, force=force,
+                                  progress=progress, timeout=timeout, cache=cache)
+    finally:
+        lock.release()
+
+
+def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline, accept_license, keep_json, force,
+                       progress, timeout, cache) -> Path:
+    from actbench.convert import convert_official_json
+
     src_text = os.fspath(source) if source is not None else spec.url
     remote = "://" in src_text and not src_text.startswith("file://")
     if remote and is_offline(offline):

@@ -264,3 +264,21 @@ def test_info_says_why_a_layout_is_unknown(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "the FIM feature has 40 values, our vit network's layout has 10,948 bins" in out
     assert np.isfinite(ActBench(tmp_path / "v.h5").metric("runtime_s")).all()
+
+
+def test_concurrent_processes_fetch_once(server, tmp_path):
+    """Array jobs of a cluster opening the same benchmark in a shared cache: one download, one table."""
+    import subprocess
+    import sys
+
+    handler, base = server
+    code = ("import sys; from actbench.official import ensure_official; "
+            f"print(ensure_official('resnet', source={base + '/act-bench-resnet.json'!r}, cache={str(_cache(tmp_path))!r}, "
+            "accept_license=True, progress=False))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    assert len({o[0].strip() for o in outs}) == 1
+    assert len(handler.requests) == 1  # the others waited for the first and opened its table
+    assert len(ActBench(outs[0][0].strip())) == 2791

@@ -29,7 +29,6 @@ Files under the cache (``$ACTBENCH_CACHE``, default ``~/.cache/actbench``)::
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import sys
@@ -43,6 +42,7 @@ from actbench._version import __version__
 from actbench.errors import ActBenchError, UnknownBenchmarkError, did_you_mean
 from actbench.hub import ChecksumError, DownloadError, TableNotAvailableError, cache_dir, is_offline
 from actbench.registry import BENCHMARKS, LICENCE, official_pin
+from actbench.table import sha256_file
 
 __all__ = ["LicenseNotAcceptedError", "OfficialDataError", "accept_license", "cached_table", "ensure_official",
            "license_accepted", "official_benchmarks", "pin"]
@@ -196,14 +196,6 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float) -> None:
     os.replace(part, dest)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 # --- the whole chain -----------------------------------------------------------------------------
 
 
@@ -294,7 +286,7 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
     size = local.stat().st_size
     pin = official_pin(bench)
     if pin:
-        digest = _sha256(local)
+        digest = sha256_file(local)
         if digest != pin["sha256"] or size != pin.get("size", size):
             if ours:
                 local.unlink()
@@ -359,7 +351,7 @@ def pin(bench: str, file: str | os.PathLike, *, pins: str | os.PathLike | None =
     target = Path(pins) if pins is not None else pins_path()
     doc = json.loads(target.read_text()) if target.exists() else {"format": "actbench-official-pins", "version": 1}
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-    entry = {"file": spec.json_name, "sha256": _sha256(path), "size": path.stat().st_size, "pinned": now,
+    entry = {"file": spec.json_name, "sha256": sha256_file(path), "size": path.stat().st_size, "pinned": now,
              "actbench": __version__}
     doc.setdefault("files", {})[bench] = entry
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")

@@ -46,6 +46,9 @@ class _Release(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes="):
             start = int(rng[len("bytes="):].split("-")[0])
+            if start >= len(body):
+                self.send_error(416)
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
@@ -282,3 +285,37 @@ def test_concurrent_processes_fetch_once(server, tmp_path):
     assert len({o[0].strip() for o in outs}) == 1
     assert len(handler.requests) == 1  # the others waited for the first and opened its table
     assert len(ActBench(outs[0][0].strip())) == 2791
+
+
+def test_stale_partial_download_restarts(server, tmp_path):
+    """A .part as long as the file (the server answers 416 to its Range): thrown away, fetched again."""
+    handler, base = server
+    part = _cache(tmp_path) / "official" / "downloads" / "act-bench-resnet.json.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * len(handler.body))
+    path = ensure_official("resnet", source=f"{base}/act-bench-resnet.json", cache=_cache(tmp_path),
+                           accept_license=True, progress=False)
+    assert [r[1] for r in handler.requests] == [f"bytes={len(handler.body)}-", None]
+    assert len(ActBench(path)) == 2791
+
+
+def test_a_held_lock_times_out_with_a_clear_error(tmp_path):
+    from filelock import FileLock
+
+    root = _cache(tmp_path) / "official"
+    root.mkdir(parents=True)
+    with FileLock(root / ".act-bench-resnet.lock"):  # another process is fetching resnet
+        with pytest.raises(DownloadError, match="another process has been fetching 'resnet'"):
+            ensure_official("resnet", source=tmp_path / "x.json", cache=_cache(tmp_path), accept_license=True,
+                            lock_timeout=0.2)
+
+
+def test_argument_errors(tmp_path, capsys):
+    from actbench import UnknownBenchmarkError
+
+    with pytest.raises(UnknownBenchmarkError, match="has no official release"):
+        ensure_official("mini", cache=_cache(tmp_path))
+    with pytest.raises(TableNotAvailableError, match="not published on the Hub"):
+        ActBench("resnet", revision="abc", cache_dir=_cache(tmp_path))
+    assert main(["pin", "resnet", str(tmp_path / "absent.json"), "--pins", str(tmp_path / "p.json")]) == 2
+    assert "no file at" in capsys.readouterr().err

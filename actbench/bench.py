@@ -216,6 +216,24 @@ class ActBench:
         compared or embedded together."""
         return self._table.fim_convention
 
+    @property
+    def integrity(self) -> str | None:
+        """``"fletcher32"`` when every byte of the file is under a checksum that HDF5 verifies as it reads
+        (tables written by actbench 0.3.0 or later); None for older files, where damage can go unnoticed
+        (``actbench upgrade FILE`` rewrites one with checksums)."""
+        return self._table.integrity
+
+    def close(self) -> None:
+        """Close the table's file. Features are read from the file opened here, never from whatever is at
+        the path later; after ``close()`` they can no longer be read. Closed on exit of a ``with`` block."""
+        self._table.close()
+
+    def __enter__(self) -> ActBench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return self._table.n_rows
 

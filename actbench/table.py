@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,6 +48,7 @@ __all__ = [
     "FIM_CONVENTIONS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "INTEGRITY",
     "METRICS",
     "CorruptTableError",
     "FimLayer",
@@ -57,6 +58,7 @@ __all__ = [
     "TableInfo",
     "TableWriter",
     "read_table",
+    "upgrade_table",
     "validate_table",
 ]
 
@@ -77,7 +79,6 @@ _RECORD_INFO_DEFAULTS = {"benchmark": None, "aggregation": "single run", "train_
 OK, DIVERGED, MISSING = 0, 1, 2
 FLAG_NAMES = {OK: "ok", DIVERGED: "diverged", MISSING: "missing"}
 
-_STR = h5py.string_dtype("utf-8")
 _BATCH = 256
 
 
@@ -170,26 +171,25 @@ class TableWriter:
 
     def __enter__(self) -> TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(self._tmp, "w")
+        self._file = h5py.File(self._tmp, "w", libver=_LIBVER)
         f = self._file
-        f.create_dataset("names", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(1024,))
         for col in METRICS:
-            f.create_dataset(f"metrics/{col}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
-            f.create_dataset(f"flags/{col}", shape=(0,), maxshape=(None,), dtype="u1", chunks=(1024,))
+            _create(f, f"metrics/{col}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+            _create(f, f"flags/{col}", shape=(0,), maxshape=(None,), dtype="u1", chunks=(1024,))
         if self.seeds is not None:
             k = len(self.seeds)
-            f.create_dataset("per_seed/seeds", data=np.asarray(self.seeds, dtype=np.int64))
+            _put(f, "per_seed/seeds", np.asarray(self.seeds, dtype=np.int64))
             for col in METRICS:
-                f.create_dataset(f"per_seed/{col}", shape=(0, k), maxshape=(None, k), dtype="f8", chunks=(256, k))
-            f.create_dataset("per_seed/diverged", shape=(0, k), maxshape=(None, k), dtype="?", chunks=(256, k))
+                _create(f, f"per_seed/{col}", shape=(0, k), maxshape=(None, k), dtype="f8", chunks=(256, max(k, 1)))
+            _create(f, "per_seed/diverged", shape=(0, k), maxshape=(None, k), dtype="?", chunks=(256, max(k, 1)))
         from actbench.space import sample_points
 
-        f.create_dataset("outputs/points", data=sample_points())
-        f.create_dataset("outputs/values", shape=(0, N_POINTS), maxshape=(None, N_POINTS), dtype="f4",
-                         chunks=(64, N_POINTS), compression="gzip", compression_opts=4, shuffle=True)
+        _put(f, "outputs/points", sample_points())
+        _create(f, "outputs/values", shape=(0, N_POINTS), maxshape=(None, N_POINTS), dtype="f4",
+                chunks=(64, N_POINTS), compression="gzip", compression_opts=4, shuffle=True)
         for h in ("h1", "h2"):
-            f.create_dataset(f"outputs/{h}", shape=(0,), maxshape=(None,), dtype="u8", chunks=(1024,))
-        f.create_dataset("fim/missing", shape=(0,), maxshape=(None,), dtype="?", chunks=(1024,))
+            _create(f, f"outputs/{h}", shape=(0,), maxshape=(None,), dtype="u8", chunks=(1024,))
+        _create(f, "fim/missing", shape=(0,), maxshape=(None,), dtype="?", chunks=(1024,))
         if self._n_fim is not None:
             self._create_fim(self._n_fim)
         return self
@@ -197,9 +197,9 @@ class TableWriter:
     def _create_fim(self, n_fim: int) -> None:
         f = self._file
         chunk_rows = max(1, min(64, (1 << 20) // (4 * max(n_fim, 1))))
-        f.create_dataset("fim/cdf", shape=(self._n, n_fim), maxshape=(None, n_fim), dtype="f4",
-                         chunks=(chunk_rows, max(n_fim, 1)), compression="gzip", compression_opts=4,
-                         shuffle=True, fillvalue=np.nan)
+        _create(f, "fim/cdf", shape=(self._n, n_fim), maxshape=(None, n_fim), dtype="f4",
+                chunks=(chunk_rows, max(n_fim, 1)), compression="gzip", compression_opts=4,
+                shuffle=True, fillvalue=np.nan)
         self._n_fim = n_fim
 
     def add(
@@ -275,7 +275,6 @@ class TableWriter:
             return
         f, rows = self._file, self._rows
         lo, hi = self._n - len(rows), self._n
-        _append(f["names"], lo, hi, np.array([r["name"] for r in rows], dtype=object))
         for col in METRICS:
             _append(f[f"metrics/{col}"], lo, hi, np.array([r["vals"][col] for r in rows]))
             _append(f[f"flags/{col}"], lo, hi, np.array([r["flags"][col] for r in rows], dtype=np.uint8))
@@ -329,24 +328,18 @@ class TableWriter:
             ds = f["fim/cdf"]
             if ds.shape[0] < self._n:
                 ds.resize((self._n, ds.shape[1]))
+        _put(f, "names", _fixed_strings(list(self._names)))  # insertion order is row order
         alias_names = sorted(self._aliases)
-        f.create_dataset("aliases/names", data=np.array(alias_names, dtype=object), dtype=_STR)
-        f.create_dataset("aliases/rows", data=np.array([self._aliases[a] for a in alias_names], dtype=np.int32))
+        _put(f, "aliases/names", _fixed_strings(alias_names))
+        _put(f, "aliases/rows", np.array([self._aliases[a] for a in alias_names], dtype=np.int32))
         if self.fim_layers:
-            g = f.create_group("fim/layout")
-            g.create_dataset("names", data=np.array([l.name for l in self.fim_layers], dtype=object), dtype=_STR)
+            _put(f, "fim/layout/names", _fixed_strings([l.name for l in self.fim_layers]))
             for attr in ("n_weights", "offset", "n_bins"):
-                g.create_dataset(attr, data=np.array([getattr(l, attr) for l in self.fim_layers], dtype=np.int64))
+                _put(f, f"fim/layout/{attr}", np.array([getattr(l, attr) for l in self.fim_layers], dtype=np.int64))
         notes = tuple(self.provenance.notes) + tuple(f"alias conflict: {c}" for c in self._conflicts)
         prov = self.provenance.model_copy(update={"notes": notes})
-        f.attrs["format"] = FORMAT_NAME
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["n_rows"] = self._n
-        f.attrs["equivalence_bits"] = EQUIVALENCE_BITS
-        if self.fim_convention is not None:
-            f.attrs["fim_convention"] = self.fim_convention
-        f.attrs["info"] = self.info.model_dump_json()
-        f.attrs["provenance"] = prov.model_dump_json()
+        _set_root_attrs(f, n_rows=self._n, fim_convention=self.fim_convention, info=self.info.model_dump_json(),
+                        provenance=prov.model_dump_json())
 
 
 def _append(ds: h5py.Dataset, lo: int, hi: int, block: np.ndarray) -> None:
@@ -354,13 +347,57 @@ def _append(ds: h5py.Dataset, lo: int, hi: int, block: np.ndarray) -> None:
     ds[lo:hi] = block
 
 
+# Integrity (docs/format.md): files are written with HDF5 1.10's checksummed metadata (superblock, object
+# headers, chunk indexes), every dataset carries HDF5's fletcher32 filter, and all text is stored as
+# fixed-length UTF-8 (inside checksummed chunks or object headers), so no byte of a table lies outside a
+# checksum that the library verifies on read. Variable-length strings would live in the global heap,
+# which HDF5 neither checksums nor parses robustly.
+INTEGRITY = "fletcher32"
+_LIBVER = ("v110", "latest")
+
+
+def _create(f: h5py.Group, key: str, **kwargs: Any) -> h5py.Dataset:
+    return f.create_dataset(key, fletcher32=True, **kwargs)
+
+
+def _put(f: h5py.Group, key: str, data: np.ndarray) -> h5py.Dataset:
+    """A whole dataset at once: chunked (fletcher32 needs chunks), growable along rows."""
+    data = np.asarray(data)
+    chunks = (max(1, min(len(data), 4096)),) + tuple(max(1, d) for d in data.shape[1:])
+    return _create(f, key, data=data, chunks=chunks, maxshape=(None,) + data.shape[1:])
+
+
+def _fixed_strings(values: Sequence[str]) -> np.ndarray:
+    encoded = [v.encode("utf-8") for v in values]
+    width = max((len(b) for b in encoded), default=1) or 1
+    return np.array(encoded, dtype=h5py.string_dtype("utf-8", width))
+
+
+def _set_text(attrs: h5py.AttributeManager, key: str, text: str) -> None:
+    b = text.encode("utf-8")
+    attrs.create(key, np.array(b, dtype=h5py.string_dtype("utf-8", max(len(b), 1))))
+
+
+def _set_root_attrs(f: h5py.File, *, n_rows: int, fim_convention: str | None, info: str, provenance: str) -> None:
+    _set_text(f.attrs, "format", FORMAT_NAME)
+    f.attrs["format_version"] = FORMAT_VERSION
+    _set_text(f.attrs, "integrity", INTEGRITY)
+    f.attrs["n_rows"] = n_rows
+    f.attrs["equivalence_bits"] = EQUIVALENCE_BITS
+    if fim_convention is not None:
+        _set_text(f.attrs, "fim_convention", fim_convention)
+    _set_text(f.attrs, "info", info)
+    _set_text(f.attrs, "provenance", provenance)
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class Table:
-    """The eagerly loaded part of a table (names, aliases, metrics, flags, keys); features are
-    read lazily with :meth:`fim` and :meth:`outputs`.
+    """An open table: the part a query needs (names, aliases, metrics, flags, keys) is loaded at open;
+    features are read on demand with :meth:`fim` and :meth:`outputs` from the same open file, so a
+    table replaced on disk meanwhile (an atomic rewrite) never mixes into what this object reads.
 
     Attributes:
         path: the file.
@@ -377,6 +414,8 @@ class Table:
             when unknown; see :func:`fim_convention_of`.
         fim_convention_stated: True when the file states it, False when it was inferred from the
             provenance (files written before actbench 0.2.0).
+        integrity: ``"fletcher32"`` when every byte is under a checksum HDF5 verifies on read, None for
+            files written before actbench 0.3.0 (unprotected: damage can go unnoticed).
     """
 
     path: Path
@@ -392,6 +431,8 @@ class Table:
     n_fim: int
     fim_layers: list[FimLayer] | None
     fim_convention_attr: str | None = None
+    integrity: str | None = None
+    _file: h5py.File | None = field(default=None, repr=False)
 
     @functools.cached_property
     def info(self) -> TableInfo:
@@ -463,53 +504,110 @@ class Table:
         """(n_rows, 1000) float32 outputs on the sample points; read from disk now."""
         return self._read("outputs/values", rows)
 
+    def close(self) -> None:
+        """Close the file; later feature reads raise. Idempotent."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def _read(self, key: str, rows: Any) -> np.ndarray:
+        f = self._file
+        if f is None or not f.id.valid:
+            raise ValueError(f"{self.path.name}: the table has been closed; open it again to read its features")
         try:
-            with h5py.File(self.path, "r") as f:
-                return f[key][rows]
-        except OSError as e:
+            return f[key][rows]
+        except (OSError, RuntimeError) as e:  # a checksum mismatch or unreadable chunk
             raise CorruptTableError(_corrupt_message(self.path, e)) from e
 
 
 def read_table(path: str | os.PathLike) -> Table:
-    """Open and validate a table; loads everything but the features.
+    """Open and check a table; loads everything but the features, and keeps the file open for them.
+
+    Every structural, shape and index invariant is checked here (vectorised, milliseconds), so that no
+    query can land on a row other than its own; files that store data outside themselves (external
+    storage, external links, virtual datasets) are refused. Values are verified by HDF5's checksums as
+    they are read (tables written by actbench 0.3.0 or later).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CorruptTableError: not a readable HDF5 file (truncated, damaged, or not HDF5).
+        CorruptTableError: not a readable HDF5 file (truncated, damaged, not HDF5, or a checksum mismatch).
         TableFormatError: HDF5, but not a valid table; the message lists the problems.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no table at {path}")
     try:
-        with h5py.File(path, "r") as f:
-            problems = _problems(f)
-            if problems:
-                raise TableFormatError(f"{path} is not a valid actbench table:\n  - " + "\n  - ".join(problems))
-            info, prov = _text(f.attrs["info"]), _text(f.attrs["provenance"])
-            names = f["names"].asstr()[...].tolist()
-            alias_names = f["aliases/names"].asstr()[...].tolist()
-            alias_rows = f["aliases/rows"][...].tolist()
-            metrics = {c: f[f"metrics/{c}"][...] for c in METRICS}
-            flags = {c: f[f"flags/{c}"][...] for c in METRICS}
-            h1, h2 = f["outputs/h1"][...], f["outputs/h2"][...]
-            seeds = f["per_seed/seeds"][...].tolist() if "per_seed" in f else None
-            n_fim = int(f["fim/cdf"].shape[1]) if "fim/cdf" in f else 0
-            stated = f.attrs.get("fim_convention")
-            layers = None
-            if "fim/layout" in f:
-                g = f["fim/layout"]
-                layers = [FimLayer(n, int(w), int(o), int(b)) for n, w, o, b in zip(
-                    g["names"].asstr()[...], g["n_weights"][...], g["offset"][...], g["n_bins"][...])]
-    except OSError as e:
+        f = h5py.File(path, "r")
+    except Exception as e:  # noqa: BLE001 - h5py raises OSError for most damage, others for some
         raise CorruptTableError(_corrupt_message(path, e)) from e
-    return Table(path, info, prov, names, dict(zip(alias_names, alias_rows)), metrics, flags, h1, h2,
-                 seeds, n_fim, layers, None if stated is None else str(stated))
+    try:
+        return _guarded(path, lambda: _load(f, path))
+    except BaseException:
+        f.close()
+        raise
+
+
+def _guarded(path: Path, fn):
+    """Run ``fn`` and turn whatever h5py or numpy raise on a damaged or foreign file into the table errors."""
+    try:
+        return fn()
+    except ActBenchError:
+        raise
+    except (OSError, RuntimeError) as e:
+        raise CorruptTableError(_corrupt_message(path, e)) from e
+    except (KeyError, AttributeError, IndexError, TypeError, ValueError, UnicodeError, OverflowError) as e:
+        raise TableFormatError(f"{path} is not a valid actbench table: its structure cannot be read "
+                               f"({type(e).__name__}: {e}); run `actbench validate {path}` for details") from e
+
+
+def _load(f: h5py.File, path: Path) -> Table:
+    problems = _problems(f)
+    if problems:
+        raise TableFormatError(f"{path} is not a valid actbench table:\n  - " + "\n  - ".join(problems))
+    info, prov = _attr_text(f, "info"), _attr_text(f, "provenance")
+    names = f["names"].asstr()[...].tolist()
+    alias_names = f["aliases/names"].asstr()[...].tolist()
+    alias_rows = f["aliases/rows"][...]
+    problems = _index_problems(names, alias_names, alias_rows)
+    if problems:
+        raise TableFormatError(f"{path} is not a valid actbench table (its index is damaged):\n  - "
+                               + "\n  - ".join(problems))
+    metrics = {c: f[f"metrics/{c}"][...] for c in METRICS}
+    flags = {c: f[f"flags/{c}"][...] for c in METRICS}
+    h1, h2 = f["outputs/h1"][...], f["outputs/h2"][...]
+    seeds = f["per_seed/seeds"][...].tolist() if "per_seed" in f else None
+    n_fim = int(f["fim/cdf"].shape[1]) if "fim/cdf" in f else 0
+    layers = None
+    if "fim/layout" in f:
+        g = f["fim/layout"]
+        layers = [FimLayer(n, int(w), int(o), int(b)) for n, w, o, b in zip(
+            g["names"].asstr()[...], g["n_weights"][...], g["offset"][...], g["n_bins"][...])]
+    return Table(path, info, prov, names, dict(zip(alias_names, alias_rows.tolist())), metrics, flags, h1, h2,
+                 seeds, n_fim, layers, _attr_text(f, "fim_convention"), _attr_text(f, "integrity"), f)
+
+
+def _index_problems(names: list[str], alias_names: list[str], alias_rows: np.ndarray) -> list[str]:
+    """The invariants a query relies on: every alias points at a row of the table, names are unique."""
+    p = []
+    n = len(names)
+    if alias_rows.size and (alias_rows.min() < 0 or alias_rows.max() >= n):
+        bad = int(np.count_nonzero((alias_rows < 0) | (alias_rows >= n)))
+        p.append(f"aliases/rows has {bad} indices outside the table's {n} rows")
+    if len(set(names)) != n:
+        p.append("row names are not unique")
+    if len(set(alias_names)) != len(alias_names):
+        p.append("aliases/names lists a name twice")
+    return p
 
 
 def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _attr_text(f: h5py.File, key: str) -> str | None:
+    """A text root attribute (fixed- or variable-length), or None when absent."""
+    v = f.attrs.get(key)
+    return None if v is None else _text(v.item() if isinstance(v, np.ndarray) and v.shape == () else v)
 
 
 def _validated(model, text: str, key: str, path: Path):
@@ -532,16 +630,58 @@ def fim_convention_of(provenance: Provenance) -> str | None:
     return None
 
 
-def validate_table(path: str | os.PathLike) -> list[str]:
-    """Every problem found in the file at ``path`` (an empty list for a valid table)."""
+#: Seconds :func:`validate_table` gives a child process by default before calling the file damaged.
+VALIDATE_TIMEOUT_S = 600.0
+
+
+def validate_table(path: str | os.PathLike, *, timeout: float | None = None) -> list[str]:
+    """Every problem found in the file at ``path`` (an empty list for a valid table).
+
+    Reads every value (so every checksum is verified) and checks the values against the names.
+
+    Args:
+        path: the file.
+        timeout: when given, validate in a child process and report the file as damaged if that takes
+            longer than ``timeout`` seconds: libhdf5 can loop forever on some damaged files (a damaged
+            global heap in files written before actbench 0.3.0), and a child can be stopped where a
+            thread cannot. ``actbench validate`` always does this.
+    """
+    if timeout is not None:
+        return _validate_in_child(Path(path), timeout)
+    path = Path(path)
     try:
-        with h5py.File(path, "r") as f:
-            problems = _problems(f)
-            if not problems:
-                problems += _deep_problems(f)
-            return problems
-    except OSError as e:
-        return [_corrupt_message(Path(path), e)]
+        f = h5py.File(path, "r")
+    except Exception as e:  # noqa: BLE001
+        return [_corrupt_message(path, e)]
+    with f:
+        try:
+            return _guarded(path, lambda: _problems(f) or _deep_problems(f))
+        except ActBenchError as e:
+            return [str(e)]
+
+
+def _validate_in_child(path: Path, timeout: float) -> list[str]:
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from actbench.table import validate_table; "
+            "print(json.dumps(validate_table(sys.argv[1])))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [f"{path}: reading it did not finish within {timeout:g} s. libhdf5 loops forever on some damaged "
+                f"files (a damaged string heap, in tables written before actbench 0.3.0): treat the file as damaged "
+                f"and do not open it; get or write it again."]
+    try:
+        problems = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    except (ValueError, IndexError):
+        problems = None
+    if not isinstance(problems, list):
+        tail = (done.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        return [f"{path}: the process that read it failed (exit code {done.returncode}: {tail[0]}); "
+                f"treat the file as damaged"]
+    return [str(p) for p in problems]
 
 
 def _corrupt_message(path: Path, e: Exception) -> str:
@@ -573,19 +713,62 @@ def _file_kind(path: Path) -> str:
     return "json" if text[:1] in (b"{", b"[") else "other"
 
 
-def _problems(f: h5py.File) -> list[str]:
-    """Structural checks, cheap enough for every open."""
+# datasets read whole at open (their declared sizes are checked against the bytes actually stored)
+_EAGER = ("names", "aliases/names", "aliases/rows", "outputs/h1", "outputs/h2", "per_seed/seeds",
+          "fim/layout/names", "fim/layout/n_weights", "fim/layout/offset", "fim/layout/n_bins",
+          *(f"metrics/{c}" for c in METRICS), *(f"flags/{c}" for c in METRICS))
+_MAX_OBJECTS = 256  # a table has about 40; more means this is not one
+_MAX_FIM = 1 << 24
+
+
+def _walk(f: h5py.File) -> tuple[dict[str, h5py.Dataset], list[str]]:
+    """Every dataset by path, and the problems of links and storage that point outside the file."""
+    datasets: dict[str, h5py.Dataset] = {}
     p: list[str] = []
-    fmt = f.attrs.get("format")
+    stack: list[tuple[str, h5py.Group]] = [("", f)]
+    seen = 0
+    while stack:
+        prefix, g = stack.pop()
+        for key in g:
+            seen += 1
+            if seen > _MAX_OBJECTS:
+                return datasets, p + [f"more than {_MAX_OBJECTS} objects: not an actbench table"]
+            name = prefix + key
+            link = g.get(key, getlink=True)
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                p.append(f"{name} is a {type(link).__name__}; tables keep all their data in the file")
+                continue
+            obj = g.get(key)
+            if isinstance(obj, h5py.Group):
+                stack.append((name + "/", obj))
+            elif isinstance(obj, h5py.Dataset):
+                if obj.is_virtual:
+                    p.append(f"{name} is a virtual dataset (data in other files); tables keep all their data in the file")
+                elif obj.external:
+                    p.append(f"{name} stores its data in external files; tables keep all their data in the file")
+                else:
+                    datasets[name] = obj
+            else:
+                p.append(f"{name} is a named datatype or unknown object")
+    return datasets, p
+
+
+def _problems(f: h5py.File) -> list[str]:
+    """Structural checks, cheap enough for every open: format, links, shapes against stored bytes, integrity."""
+    p: list[str] = []
+    fmt = _attr_text(f, "format")
     if fmt != FORMAT_NAME:
         return [f"root attribute 'format' is {fmt!r}, expected {FORMAT_NAME!r} (is this an actbench table?)"]
     version = f.attrs.get("format_version")
     if version is None or int(version) > FORMAT_VERSION:
         return [f"format_version {version!r} is newer than this actbench reads ({FORMAT_VERSION}); "
                 f"upgrade actbench (pip install -U actbench)"]
+    datasets, p = _walk(f)
+    if p:
+        return p
     for key, required in (("info", "benchmark"), ("provenance", "source")):
         try:  # cheap at open: JSON with the key a query needs; the models validate on first use (and in validate)
-            doc = json.loads(f.attrs.get(key, ""))
+            doc = json.loads(_attr_text(f, key) or "")
             ok = isinstance(doc, dict) and isinstance(doc.get(required), str)
         except (ValueError, TypeError):
             ok = False
@@ -593,37 +776,94 @@ def _problems(f: h5py.File) -> list[str]:
             p.append(f"root attribute {key!r} is not a JSON object with a {required!r} string")
     required = ["names", "aliases/names", "aliases/rows", "outputs/points", "outputs/values", "outputs/h1",
                 "outputs/h2", "fim/missing"] + [f"metrics/{c}" for c in METRICS] + [f"flags/{c}" for c in METRICS]
-    missing = [k for k in required if k not in f]
+    missing = [k for k in required if k not in datasets]
     if missing:
         p.append(f"missing datasets: {', '.join(missing)}")
         return p
-    n = f["names"].shape[0]
+    p += _integrity_problems(f, datasets)
+    p += _storage_problems(datasets)
+    if p:
+        return p
+    n = datasets["names"].shape[0] if datasets["names"].ndim == 1 else -1
     if int(f.attrs.get("n_rows", -1)) != n:
         p.append(f"root attribute n_rows={_attr(f, 'n_rows')} but 'names' has {n} rows")
     for k in required[3:]:
-        if k != "outputs/points" and f[k].shape[0] != n:
-            p.append(f"{k} has {f[k].shape[0]} rows, expected {n}")
-    if "fim/cdf" in f and f["fim/cdf"].shape[0] != n:
-        p.append(f"fim/cdf has {f['fim/cdf'].shape[0]} rows, expected {n}")
-    if f["aliases/names"].shape != f["aliases/rows"].shape:
+        if k != "outputs/points" and (not datasets[k].shape or datasets[k].shape[0] != n):
+            p.append(f"{k} has shape {datasets[k].shape}, expected {n} rows")
+    if datasets["outputs/values"].shape != (n, N_POINTS):
+        p.append(f"outputs/values has shape {datasets['outputs/values'].shape}, expected ({n}, {N_POINTS})")
+    if "fim/cdf" in datasets:
+        shape = datasets["fim/cdf"].shape
+        if len(shape) != 2 or shape[0] != n or shape[1] > _MAX_FIM:
+            p.append(f"fim/cdf has shape {shape}, expected ({n}, n_fim) with n_fim up to {_MAX_FIM}")
+    if datasets["aliases/names"].shape != datasets["aliases/rows"].shape:
         p.append("aliases/names and aliases/rows differ in length")
-    if f["outputs/points"].shape != (N_POINTS,):
-        p.append(f"outputs/points has shape {f['outputs/points'].shape}, expected ({N_POINTS},)")
-    conv = f.attrs.get("fim_convention")
+    if datasets["outputs/points"].shape != (N_POINTS,):
+        p.append(f"outputs/points has shape {datasets['outputs/points'].shape}, expected ({N_POINTS},)")
+    conv = _attr_text(f, "fim_convention")
     if conv is not None and conv not in FIM_CONVENTIONS:
-        p.append(f"root attribute fim_convention is {_attr(f, 'fim_convention')}; known: {', '.join(FIM_CONVENTIONS)}")
+        p.append(f"root attribute fim_convention is {conv!r}; known: {', '.join(FIM_CONVENTIONS)}")
     if int(f.attrs.get("equivalence_bits", -1)) != EQUIVALENCE_BITS:
         p.append(f"equivalence_bits is {_attr(f, 'equivalence_bits')}; this actbench uses {EQUIVALENCE_BITS}")
-    if "per_seed" in f:
-        k = f["per_seed/seeds"].shape[0]
-        for c in METRICS:
-            if f"per_seed/{c}" not in f or f[f"per_seed/{c}"].shape != (n, k):
+    if "per_seed/seeds" in datasets or "per_seed" in f:
+        k = datasets["per_seed/seeds"].shape[0] if "per_seed/seeds" in datasets else -1
+        for c in (*METRICS, "diverged"):
+            if f"per_seed/{c}" not in datasets or datasets[f"per_seed/{c}"].shape != (n, k):
                 p.append(f"per_seed/{c} missing or not of shape ({n}, {k})")
-    if "fim/layout" in f and "fim/cdf" in f:
-        g = f["fim/layout"]
-        total = int(np.sum(g["n_bins"][...]))
-        if total != f["fim/cdf"].shape[1]:
-            p.append(f"fim/layout has {total} bins in all, fim/cdf has {f['fim/cdf'].shape[1]} columns")
+    if "fim/layout/n_bins" in datasets:
+        p += _layout_problems(datasets, datasets["fim/cdf"].shape[1] if "fim/cdf" in datasets else None)
+    return p
+
+
+def _integrity_problems(f: h5py.File, datasets: dict[str, h5py.Dataset]) -> list[str]:
+    """A file that states ``integrity="fletcher32"`` must have the filter on every dataset and no
+    variable-length text (which HDF5 stores outside its checksums)."""
+    scheme = _attr_text(f, "integrity")
+    if scheme is None:
+        return []
+    if scheme != INTEGRITY:
+        return [f"root attribute integrity is {scheme!r}; this actbench knows {INTEGRITY!r} (upgrade actbench)"]
+    p = [f"{k} has no fletcher32 checksum although the table states integrity={INTEGRITY!r}"
+         for k, ds in datasets.items() if not ds.fletcher32]
+    p += [f"{k} holds variable-length data, which no checksum covers" for k, ds in datasets.items()
+          if ds.dtype.kind == "O" or h5py.check_vlen_dtype(ds.dtype) is not None]
+    for key in f.attrs:
+        dt = f.attrs.get_id(key).dtype
+        info = h5py.check_string_dtype(dt)
+        if dt.kind == "O" or (info is not None and info.length is None):
+            p.append(f"root attribute {key!r} is variable-length text, which no checksum covers")
+    return p
+
+
+def _storage_problems(datasets: dict[str, h5py.Dataset]) -> list[str]:
+    """Datasets read whole at open must hold at least one stored byte per declared element, so that a
+    declared shape can never make opening cost more than the file's own size."""
+    p = []
+    for key in _EAGER:
+        ds = datasets.get(key)
+        if ds is None:
+            continue
+        if ds.compression is not None:
+            p.append(f"{key} is compressed; actbench stores the columns read at open uncompressed")
+        elif ds.size and ds.id.get_storage_size() < ds.size:
+            p.append(f"{key} declares {ds.size:,} values but stores {ds.id.get_storage_size():,} bytes")
+    return p
+
+
+def _layout_problems(datasets: dict[str, h5py.Dataset], n_fim: int | None) -> list[str]:
+    keys = ("names", "n_weights", "offset", "n_bins")
+    if any(f"fim/layout/{k}" not in datasets for k in keys):
+        return ["fim/layout lacks one of names, n_weights, offset, n_bins"]
+    shapes = {datasets[f"fim/layout/{k}"].shape for k in keys}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        return ["fim/layout datasets differ in length"]
+    bins = datasets["fim/layout/n_bins"][...].astype(np.int64)
+    offsets = datasets["fim/layout/offset"][...].astype(np.int64)
+    p = []
+    if bins.size and (bins.min() < 0 or not np.array_equal(offsets, np.concatenate([[0], np.cumsum(bins)[:-1]]))):
+        p.append("fim/layout offsets are not the running sum of n_bins")
+    if n_fim is not None and int(bins.sum()) != n_fim:
+        p.append(f"fim/layout has {int(bins.sum())} bins in all, fim/cdf has {n_fim} columns")
     return p
 
 
@@ -633,7 +873,7 @@ def _attr(f: h5py.File, key: str) -> str:
 
 
 def _deep_problems(f: h5py.File) -> list[str]:
-    """Value checks that read whole columns (``actbench validate``)."""
+    """Value checks that read every dataset whole (``actbench validate``): every checksum is verified."""
     from actbench.expr import evaluate, parse
     from actbench.provenance import Provenance, TableInfo
     from actbench.space import output_keys, sample_points
@@ -641,16 +881,24 @@ def _deep_problems(f: h5py.File) -> list[str]:
     p: list[str] = []
     for key in ("info", "provenance"):
         try:
-            (TableInfo if key == "info" else Provenance).model_validate_json(f.attrs.get(key, ""))
+            (TableInfo if key == "info" else Provenance).model_validate_json(_attr_text(f, key) or "")
         except ValidationError as e:
             p.append(f"root attribute {key!r} is not valid: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}")
+    datasets, _ = _walk(f)
+    for key, ds in datasets.items():  # in blocks of rows, so memory stays bounded for the feature matrices
+        step = max(1, (64 << 20) // max(1, ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))))
+        try:
+            for lo in range(0, ds.shape[0] if ds.shape else 1, step):
+                ds[lo:lo + step] if ds.shape else ds[()]
+        except OSError as e:
+            p.append(f"{key} cannot be read ({e}): the file is damaged")
+    if p:
+        return p
     n = f["names"].shape[0]
     if not np.array_equal(f["outputs/points"][...], sample_points()):
         p.append("outputs/points are not the reference sample points")
-    rows = f["aliases/rows"][...]
-    if rows.size and (rows.min() < 0 or rows.max() >= n):
-        p.append("aliases/rows has indices outside the table")
     names = f["names"].asstr()[...]
+    p += _index_problems(names.tolist(), f["aliases/names"].asstr()[...].tolist(), f["aliases/rows"][...])
     parsed = []
     for i, name in enumerate(names):
         try:
@@ -659,8 +907,6 @@ def _deep_problems(f: h5py.File) -> list[str]:
                 p.append(f"row {i} name {name!r} is not in canonical spelling")
         except ParseError as e:
             p.append(f"row {i} name {name!r} does not parse: {e.reason}")
-    if len(set(names.tolist())) != n:
-        p.append("row names are not unique")
     for c in METRICS:
         fl = f[f"flags/{c}"][...]
         if not np.isin(fl, list(FLAG_NAMES)).all():
@@ -674,6 +920,64 @@ def _deep_problems(f: h5py.File) -> list[str]:
         if not np.array_equal(h1, f["outputs/h1"][: len(h1)]):
             p.append("outputs/h1 does not match the names' outputs (written by another equivalence rule?)")
     return p
+
+
+def upgrade_table(src: str | os.PathLike, dst: str | os.PathLike | None = None) -> Path:
+    """Rewrite a table written before actbench 0.3.0 with integrity checks; every value is copied unchanged.
+
+    The source is validated in full first (a child process with :data:`VALIDATE_TIMEOUT_S`), so damage
+    is never sealed under fresh checksums. The result states its FIM convention (inferred from the
+    provenance when the source did not state it) and notes the upgrade in its provenance.
+
+    Args:
+        src: the table to upgrade.
+        dst: where to write; default: replace ``src`` atomically.
+
+    Returns:
+        the path written.
+
+    Raises:
+        TableFormatError, CorruptTableError: ``src`` is not a valid, undamaged table.
+    """
+    from actbench import __version__
+
+    src = Path(src)
+    dst = Path(dst) if dst is not None else src
+    table = read_table(src)
+    problems = validate_table(src, timeout=VALIDATE_TIMEOUT_S)
+    if problems:
+        table.close()
+        raise TableFormatError(f"{src} fails validation, not upgrading it:\n  - " + "\n  - ".join(problems))
+    note = f"rewritten with integrity checks by actbench {__version__} from a file of sha256 {sha256_file(src)}"
+    prov = table.provenance.model_copy(update={"notes": (*table.provenance.notes, note)})
+    convention = table.fim_convention
+    table.close()
+    tmp = dst.with_name(f"{dst.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(src, "r") as fin, h5py.File(tmp, "w", libver=_LIBVER) as fout:
+            datasets, _ = _walk(fin)
+            for key, ds in datasets.items():
+                _copy_dataset(ds, fout, key)
+            _set_root_attrs(fout, n_rows=int(fin.attrs["n_rows"]), fim_convention=convention,
+                            info=_attr_text(fin, "info") or "", provenance=prov.model_dump_json())
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
+def _copy_dataset(ds: h5py.Dataset, out: h5py.File, key: str) -> None:
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        _put(out, key, _fixed_strings(ds.asstr()[...].tolist()))
+    elif ds.chunks is None or not ds.shape:
+        _put(out, key, ds[...])
+    else:
+        new = _create(out, key, shape=ds.shape, dtype=ds.dtype, chunks=ds.chunks, maxshape=(None,) + ds.shape[1:],
+                      compression=ds.compression, compression_opts=ds.compression_opts, shuffle=ds.shuffle,
+                      fillvalue=ds.fillvalue)
+        step = max(ds.chunks[0], 1) * 16
+        for lo in range(0, ds.shape[0], step):
+            new[lo:lo + step] = ds[lo:lo + step]
 
 
 def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 22) -> str:

@@ -283,7 +283,18 @@ def _add_table_commands(sub) -> None:
                        description="Check the structure and values of a table; exit 1 and list the problems "
                        "if it is not valid.")
     v.add_argument("path", type=Path)
+    v.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds before a file that libhdf5 cannot finish reading is called damaged "
+                        "(default: 600; the file is read in a child process)")
     v.set_defaults(func=_cmd_validate)
+
+    up = sub.add_parser("upgrade", help="rewrite a table written before actbench 0.3.0 with checksums",
+                        description="Validate a table in full, then rewrite it with integrity checks (HDF5's "
+                        "fletcher32 on every dataset, checksummed metadata); every value is copied unchanged. "
+                        "Replaces the file atomically unless -o is given.")
+    up.add_argument("path", type=Path)
+    up.add_argument("-o", "--output", type=Path, help="write here instead of replacing PATH")
+    up.set_defaults(func=_cmd_upgrade)
 
     pub = sub.add_parser(
         "publish", help="(maintainers) write the manifest of a folder of tables and upload it to the Hub",
@@ -369,6 +380,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "fim_convention": (t.fim_convention or "unknown") + ("" if t.fim_convention_stated or not t.fim_convention
                                                               else " (inferred from the provenance)"),
         "seeds": t.seeds if t.seeds is not None else f"aggregates only ({t.info.n_seeds} runs)",
+        "integrity": (f"{t.integrity} checksums on every byte, verified on every read" if t.integrity else
+                      f"unprotected (written before actbench 0.3.0: damage can go unnoticed; "
+                      f"`actbench upgrade {bench.path}` rewrites it with checksums)"),
         "info": t.info.model_dump(),
         "provenance": t.provenance.model_dump(),
     }
@@ -452,17 +466,37 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from actbench.table import validate_table
+    from actbench.table import VALIDATE_TIMEOUT_S, read_table, validate_table
 
     if not args.path.exists():
         raise FileNotFoundError(f"no file at {args.path}")
-    problems = validate_table(args.path)
+    problems = validate_table(args.path, timeout=args.timeout if args.timeout is not None else VALIDATE_TIMEOUT_S)
     if problems:
         print(f"{args.path}: NOT a valid actbench table")
         for p in problems:
             print(f"  - {p}")
         return 1
-    print(f"{args.path}: valid actbench table (format v1)")
+    t = read_table(args.path)
+    protection = ("every checksum verified" if t.integrity else
+                  "unprotected: written before actbench 0.3.0, without checksums; `actbench upgrade` adds them")
+    t.close()
+    print(f"{args.path}: valid actbench table (format v1; {protection})")
+    return 0
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from actbench.table import read_table, upgrade_table
+
+    if not args.path.exists():
+        raise FileNotFoundError(f"no file at {args.path}")
+    t = read_table(args.path)
+    protected = t.integrity is not None
+    t.close()
+    if protected and args.output is None:
+        print(f"{args.path} already carries checksums ({t.integrity}); nothing to do")
+        return 0
+    out = upgrade_table(args.path, args.output)
+    print(f"wrote {out} (every value copied; fletcher32 checksums on every dataset)")
     return 0
 
 

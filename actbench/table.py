@@ -780,6 +780,7 @@ def _problems(f: h5py.File) -> list[str]:
     if missing:
         p.append(f"missing datasets: {', '.join(missing)}")
         return p
+    p += _dtype_problems(f, datasets)
     p += _integrity_problems(f, datasets)
     p += _storage_problems(datasets)
     if p:
@@ -812,6 +813,34 @@ def _problems(f: h5py.File) -> list[str]:
                 p.append(f"per_seed/{c} missing or not of shape ({n}, {k})")
     if "fim/layout/n_bins" in datasets:
         p += _layout_problems(datasets, datasets["fim/cdf"].shape[1] if "fim/cdf" in datasets else None)
+    return p
+
+
+# (dtype kinds, ndim) of each dataset: "S" text, "i" integer, "f" float, "b" boolean
+_SCHEMA = {"names": ("S", 1), "aliases/names": ("S", 1), "aliases/rows": ("i", 1), "outputs/points": ("f", 1),
+           "outputs/values": ("f", 2), "outputs/h1": ("i", 1), "outputs/h2": ("i", 1), "fim/missing": ("b", 1),
+           "fim/cdf": ("f", 2), "fim/layout/names": ("S", 1), "fim/layout/n_weights": ("i", 1),
+           "fim/layout/offset": ("i", 1), "fim/layout/n_bins": ("i", 1), "per_seed/seeds": ("i", 1),
+           "per_seed/diverged": ("b", 2), **{f"metrics/{c}": ("f", 1) for c in METRICS},
+           **{f"flags/{c}": ("i", 1) for c in METRICS}, **{f"per_seed/{c}": ("f", 2) for c in METRICS}}
+_KINDS = {"S": "text", "i": "integers", "f": "floats", "b": "booleans"}
+
+
+def _kind(dt: np.dtype) -> str:
+    if h5py.check_string_dtype(dt) is not None:
+        return "S"
+    return {"i": "i", "u": "i", "f": "f", "b": "b"}.get(dt.kind, "?")
+
+
+def _dtype_problems(f: h5py.File, datasets: dict[str, h5py.Dataset]) -> list[str]:
+    p = []
+    for key, ds in datasets.items():
+        want = _SCHEMA.get(key)
+        if want is not None and (_kind(ds.dtype) != want[0] or ds.ndim != want[1]):
+            p.append(f"{key} holds {ds.ndim}-D {ds.dtype} values; a table stores {want[1]}-D {_KINDS[want[0]]} there")
+    for group in ("metrics", "flags", "outputs", "aliases", "fim", "fim/layout", "per_seed"):
+        if group in f and not isinstance(f[group], h5py.Group):
+            p.append(f"{group} is not a group")
     return p
 
 

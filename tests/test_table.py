@@ -196,15 +196,18 @@ def test_validator_values(tmp_path, tamper, fragment):
     assert any(fragment in p for p in validate_table(path)), validate_table(path)
 
 
-def test_frozen_v1_file_reads():
-    """tests/data/table-v1.h5 was written by format v1 (tests/data/make_frozen.py) and is never rewritten:
-    every later reader must read it with these values."""
+@pytest.mark.parametrize("name, version, integrity", [("table-v1.h5", "0.1.0", None),
+                                                       ("table-v1-checksummed.h5", "0.3.0", "fletcher32")])
+def test_frozen_v1_file_reads(name, version, integrity):
+    """tests/data/table-v1*.h5 were written by format v1 (tests/data/make_frozen.py) and are never rewritten:
+    every later reader must read them with these values."""
     from pathlib import Path
 
-    path = Path(__file__).parent / "data" / "table-v1.h5"
+    path = Path(__file__).parent / "data" / name
     assert validate_table(path) == []
     t = read_table(path)
-    assert t.provenance.source == "test-fixture" and t.provenance.actbench_version == "0.1.0"
+    assert t.provenance.source == "test-fixture" and t.provenance.actbench_version == version
+    assert t.integrity == integrity
     assert t.names == ["add(relu(x),zero(x))", "mul(tanh(x),sigmoid(x))", "max(swish(x),elu(x))"]
     assert t.aliases["add(zero(x),relu(x))"] == 0
     np.testing.assert_array_equal(t.metrics["val_acc"], [0.75, np.nan, 0.5])
@@ -239,8 +242,14 @@ def test_fim_convention_is_stated_validated_or_inferred(tmp_path):
     from pathlib import Path
 
     assert read_table(Path(__file__).parent / "data" / "table-v1.h5").fim_convention is None  # a fixture: unknown
-    mini = ActBench("mini")
-    assert mini.fim_convention == "kfac" and not mini._table.fim_convention_stated
+    mini = ActBench("mini")  # upgraded with checksums in 0.3.0, which stated its inferred convention
+    assert mini.fim_convention == "kfac" and mini._table.fim_convention_stated
+    gen = tmp_path / "gen.h5"
+    with TableWriter(gen, info=info, provenance=Provenance.now(
+            source="generation", description="synthetic test values", config={"task": "digits"})) as w:
+        w.add("relu(x)", {"val_acc": 0.5}, fim=[0.5, 1.0])
+    t = read_table(gen)
+    assert (t.fim_convention, t.fim_convention_stated) == ("kfac", False)  # generation before 0.2.0: textbook
 
 
 def test_root_attributes_are_validated_on_use(tmp_path):

@@ -106,6 +106,14 @@ class UnknownFunctionError(ActBenchError, KeyError):
         return str(self.args[0])
 
 
+class DownloadError(ActBenchError, ConnectionError):
+    """A download failed: unreachable, refused, interrupted or too slow (``actbench.hub.DownloadError``)."""
+
+
+class UnsafeNameError(ActBenchError, ValueError):
+    """A revision, benchmark or file name that could lead outside the cache folder."""
+
+
 class UnknownBenchmarkError(ActBenchError, KeyError):
     """A benchmark name that is not registered (and not a path to a table file)."""
 

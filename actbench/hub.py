@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from actbench.errors import ActBenchError
+from actbench.errors import ActBenchError, DownloadError, UnsafeNameError
 from actbench.table import sha256_file, validate_table
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Manifest",
     "ManifestEntry",
     "TableNotAvailableError",
+    "UnsafeNameError",
     "cache_dir",
     "ensure_table",
     "is_offline",
@@ -43,10 +45,6 @@ __all__ = [
 
 class TableNotAvailableError(ActBenchError, FileNotFoundError):
     """A benchmark table that is neither cached nor downloadable right now."""
-
-
-class DownloadError(ActBenchError, ConnectionError):
-    """The Hub could not be reached or refused the download."""
 
 
 class ChecksumError(ActBenchError, OSError):
@@ -100,6 +98,26 @@ def is_offline(override: bool | None = None) -> bool:
                for v in ("ACTBENCH_OFFLINE", "HF_HUB_OFFLINE"))
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def safe_name(value: object, what: str) -> str:
+    """``value`` if it can be one path component inside the cache (letters, digits, ``.``, ``_``, ``-``; no
+    ``..``, no separator), else :class:`UnsafeNameError`. Revisions, benchmark names and the file names of a
+    manifest all pass through here before they become paths."""
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or ".." in value:
+        raise UnsafeNameError(f"{what} {value!r} is not allowed: use a commit hash, a tag or a branch name made of "
+                              f"letters, digits, '.', '_' and '-' (no '/', no '..')")
+    return value
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path``, after checking that it resolves inside ``root`` (no user string may leave the cache)."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafeNameError(f"{path} resolves outside the cache folder {root}; refusing to touch it")
+    return path
+
+
 def _how_to_get(bench: str) -> str:
     return (f"Get it with `actbench download {bench}` (needs the network), or convert the official release: "
             f"`actbench convert act-bench-{bench}.json --bench {bench}` (then open the .h5 file by path).")
@@ -114,24 +132,32 @@ def ensure_table(
     force: bool = False,
     progress: bool = True,
     manifest: Manifest | None = None,
+    timeout: float = 60.0,
+    min_rate: float | None = None,
 ) -> Path:
     """Path of the verified local copy of benchmark ``bench``'s table, downloading it if needed.
 
+    ``timeout`` bounds one network read; ``min_rate`` (bytes/s, default ``$ACTBENCH_MIN_RATE`` or
+    10,000) bounds a transfer that trickles (``actbench._download``).
+
     Raises:
+        UnsafeNameError: a revision, benchmark or manifest file name that could leave the cache folder.
         TableNotAvailableError: not published, or not cached while offline.
         DownloadError: the Hub could not be reached.
         ChecksumError: the file does not match the manifest (it has been deleted).
     """
     man = manifest or load_manifest()
+    safe_name(bench, "benchmark name")
     entry = man.files.get(bench)
     if entry is None:
         raise TableNotAvailableError(
             f"the {bench!r} table is not published for this actbench release (the manifest of {man.repo_id} has "
             f"no entry for it), so `actbench download {bench}` cannot fetch it yet. Convert the official release "
             f"instead: `actbench convert act-bench-{bench}.json --bench {bench}`, then open the .h5 file by path.")
-    rev = revision or man.revision or "main"
+    rev = safe_name(revision or man.revision or "main", "revision")
     pinned = rev == (man.revision or "main")
-    dest = cache_dir(cache) / bench / rev / entry.filename
+    root = cache_dir(cache)
+    dest = inside(root, root / bench / rev / safe_name(entry.filename, "file name in the manifest"))
     if dest.exists() and not force:
         if _verified(dest, entry, pinned=pinned):
             return dest
@@ -143,7 +169,7 @@ def ensure_table(
     if is_offline(offline):
         raise TableNotAvailableError(f"the {bench!r} table is not in the cache ({dest}) and offline mode is on "
                                      "(ACTBENCH_OFFLINE / HF_HUB_OFFLINE). " + _how_to_get(bench))
-    _download(bench, man, entry, rev, dest, force=force, progress=progress)
+    _download(bench, man, entry, rev, dest, progress=progress, timeout=timeout, min_rate=min_rate)
     if not _verified(dest, entry, pinned=pinned, fresh=True):
         got = sha256_file(dest)
         dest.unlink()
@@ -153,26 +179,16 @@ def ensure_table(
     return dest
 
 
-def _download(bench: str, man: Manifest, entry: ManifestEntry, rev: str, dest: Path, *, force: bool, progress: bool) -> None:
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-    except ImportError as e:  # pragma: no cover - huggingface_hub is a core dependency
-        raise DownloadError("downloading needs huggingface_hub: pip install huggingface_hub") from e
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if not progress:
-        disable_progress_bars()
-    try:
-        hf_hub_download(
-            man.repo_id, entry.filename, repo_type="dataset", revision=rev, local_dir=dest.parent,
-            force_download=force, endpoint=os.environ.get("ACTBENCH_HUB_ENDPOINT") or None,
-        )
-    except Exception as e:  # the hub client raises many kinds (HTTP, connection, not found)
-        raise DownloadError(f"could not download {entry.filename} from {man.repo_id}@{rev}: "
-                            f"{type(e).__name__}: {e}. " + _how_to_get(bench)) from e
-    finally:
-        if not progress:
-            enable_progress_bars()
+def _download(bench: str, man: Manifest, entry: ManifestEntry, rev: str, dest: Path, *, progress: bool,
+              timeout: float, min_rate: float | None) -> None:
+    """GET the file from the Hub's resolve endpoint with actbench's downloader (resumable, rate-bounded)."""
+    from huggingface_hub import hf_hub_url
+
+    from actbench._download import download
+
+    url = hf_hub_url(man.repo_id, entry.filename, repo_type="dataset", revision=rev,
+                     endpoint=os.environ.get("ACTBENCH_HUB_ENDPOINT") or None)
+    download(url, dest, progress=progress, timeout=timeout, rate=min_rate, hint=_how_to_get(bench))
 
 
 def _marker(path: Path) -> Path:
@@ -183,26 +199,33 @@ def _verified(path: Path, entry: ManifestEntry, *, pinned: bool, fresh: bool = F
     """True when ``path`` matches the manifest. The full sha256 runs once; afterwards a marker file
     holding (size, mtime) vouches for it, so that opening a cached table stays fast."""
     st = path.stat()
-    stamp = {"sha256": entry.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    stamp = {"sha256": entry.sha256 if pinned else None, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     marker = _marker(path)
     if not fresh and marker.exists():
         try:
             if json.loads(marker.read_text()) == stamp:
+                if not pinned:
+                    _warn_unverified(path)
                 return True
         except (OSError, ValueError):
             pass
     if not pinned:
-        problems = validate_table(path)
+        problems = validate_table(path, timeout=600.0)
         if problems:
             return False
-        warnings.warn(f"{path.name}: revision is not the manifest's pinned one, so its checksum is unknown; "
-                      "the file passed the format validator but is not verified", stacklevel=3)
+        _warn_unverified(path)
         marker.write_text(json.dumps(stamp))
         return True
     if st.st_size != entry.size or sha256_file(path) != entry.sha256:
         return False
     marker.write_text(json.dumps(stamp))
     return True
+
+
+def _warn_unverified(path: Path) -> None:
+    warnings.warn(f"{path}: downloaded at a revision that is not the manifest's pinned one, so no checksum is known "
+                  "for it; the file passed the format validator but is NOT verified (said on every open)",
+                  stacklevel=4)
 
 
 def publish(

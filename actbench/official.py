@@ -33,11 +33,9 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
-from http.client import HTTPException
 from pathlib import Path
 
+from actbench._download import download
 from actbench._version import __version__
 from actbench.errors import ActBenchError, UnknownBenchmarkError, did_you_mean
 from actbench.hub import ChecksumError, DownloadError, TableNotAvailableError, cache_dir, is_offline
@@ -47,7 +45,6 @@ from actbench.table import sha256_file
 __all__ = ["LicenseNotAcceptedError", "OfficialDataError", "accept_license", "cached_table", "ensure_official",
            "license_accepted", "official_benchmarks", "pin"]
 
-_CHUNK = 1 << 20
 _TIMEOUT_S = 60.0  # a single read that takes longer than this fails (the download can be resumed)
 
 
@@ -141,61 +138,6 @@ def _require_license(bench: str, cache, accept: bool | None) -> None:
 # --- download ------------------------------------------------------------------------------------
 
 
-def _download(url: str, dest: Path, *, progress: bool, timeout: float) -> None:
-    """Fetch ``url`` into ``dest``, resuming ``dest.part`` with an HTTP Range request when one exists.
-    ``dest`` appears only when the whole body has arrived."""
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": f"actbench/{__version__}"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # nothing left to send: the partial file is stale; start again
-            part.unlink()
-            return _download(url, dest, progress=progress, timeout=timeout)
-        raise DownloadError(f"{url} answered HTTP {e.code} ({e.reason}); nothing was cached. Check the URL, or "
-                            "give a local copy: ActBench(..., source='/path/to/file.json')") from e
-    except (urllib.error.URLError, OSError, HTTPException) as e:
-        raise DownloadError(f"could not reach {url}: {e}. Nothing was cached; run again when the network is back, "
-                            "or give a local copy: ActBench(..., source='/path/to/file.json')") from e
-    with resp:
-        resumed = have > 0 and resp.status == 206
-        if not resumed:
-            have = 0
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=f"download {dest.name}")
-        got = have
-        try:
-            with open(part, "ab" if resumed else "wb") as fh:
-                while True:
-                    block = resp.read(_CHUNK)
-                    if not block:
-                        break
-                    fh.write(block)
-                    got += len(block)
-                    if bar is not None:
-                        bar.update(len(block))
-        except (OSError, HTTPException) as e:
-            raise DownloadError(f"the download of {url} was interrupted after {got:,} bytes"
-                                f"{f' of {total:,}' if total else ''} ({type(e).__name__}: {e}); run the same call "
-                                "again to resume it") from e
-        finally:
-            if bar is not None:
-                bar.close()
-    if total is not None and got != total:
-        raise DownloadError(f"the download of {url} ended after {got:,} of {total:,} bytes; run the same call again "
-                            "to resume it")
-    os.replace(part, dest)
-
-
 # --- the whole chain -----------------------------------------------------------------------------
 
 
@@ -276,7 +218,8 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
         if force:
             local.unlink(missing_ok=True)
         if not local.exists():
-            _download(src_text, local, progress=progress, timeout=timeout)
+            download(src_text, local, progress=progress, timeout=timeout,
+                     hint="Or give a local copy: ActBench(..., source='/path/to/file.json')")
         ours = True
     else:
         local = Path(src_text[len("file://"):] if src_text.startswith("file://") else src_text).expanduser()
@@ -327,11 +270,11 @@ def _check_complete(path: Path, bench: str, report: dict) -> None:
     from actbench.bench import ActBench
     from actbench.space import get_space
 
-    b = ActBench(path)
-    space = b.info.space
-    if space is None:
-        return
-    missing = [n for n in get_space(space).names if b._find(n) is None]
+    with ActBench(path) as b:
+        space = b.info.space
+        if space is None:
+            return
+        missing = [n for n in get_space(space).names if b._find(n) is None]
     if missing:
         raise OfficialDataError(
             f"the official {bench!r} file converts, but {len(missing):,} names of the {space!r} space answer no row "

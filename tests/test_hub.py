@@ -5,6 +5,7 @@ import http.server
 import json
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     hits: list = []
     cut_after: int | None = None  # send only this many bytes of a GET body, then drop the connection
+    drip: tuple[int, float] | None = None  # send the body this many bytes at a time, sleeping between
 
     def _head(self):
         prefix = f"/datasets/{REPO}/resolve/"
@@ -60,6 +62,16 @@ class _Hub(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(body[: self.cut_after])
                 self.wfile.flush()
                 self.close_connection = True
+                return
+            if self.drip is not None:
+                size, pause = self.drip
+                try:
+                    for i in range(0, len(body), size):
+                        self.wfile.write(body[i:i + size])
+                        self.wfile.flush()
+                        time.sleep(pause)
+                except OSError:  # the client gave up
+                    pass
                 return
             self.wfile.write(body)
 
@@ -155,16 +167,21 @@ def test_hub_refusal_and_offline_without_cache(hub, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     # the Hub answers but lacks the file (a closed port would do too, after the client's retries)
     _Hub.files.clear()
-    with pytest.raises(DownloadError, match="could not download act-bench-cnn.h5") as info:
+    with pytest.raises(DownloadError, match="act-bench-cnn.h5 answered HTTP 404") as info:
         ensure_table("cnn", progress=False)
     assert isinstance(info.value, ConnectionError) and "actbench convert" in str(info.value)
 
 
 def test_unpinned_revision_is_validated_not_verified(hub, table_bytes):
     _Hub.files[("v2", "act-bench-cnn.h5")] = table_bytes
-    with pytest.warns(UserWarning, match="not verified"):
+    with pytest.warns(UserWarning, match="NOT verified"):
         path = ensure_table("cnn", revision="v2", progress=False)
     assert path.parent.name == "v2"
+    for _ in range(2):  # every later open, offline, says it again
+        with pytest.warns(UserWarning, match="NOT verified"):
+            assert ensure_table("cnn", revision="v2", offline=True) == path
+        with pytest.warns(UserWarning, match="NOT verified"):
+            ActBench("cnn", revision="v2", offline=True).close()
     _Hub.files[("v3", "act-bench-cnn.h5")] = b"garbage"
     with pytest.raises(ChecksumError):
         ensure_table("cnn", revision="v3", progress=False)
@@ -234,3 +251,68 @@ def test_publish_dry_run_and_upload(tmp_path, table_bytes, monkeypatch, capsys):
         publish(folder, repo_id=REPO, dry_run=True)
     with pytest.raises(FileNotFoundError, match="no .h5 tables"):
         publish(tmp_path, repo_id=REPO, dry_run=True)
+
+
+HOSTILE = ["../../../victim", "..", ".", "a/b", "a\\b", "/etc", "v1/../../x", "~root", "x" * 300, "a\x00b"]
+
+
+@pytest.mark.parametrize("revision", HOSTILE)
+def test_hostile_revisions_never_leave_the_cache(hub, tmp_path, revision):
+    """A revision becomes a folder name: only safe ones are accepted, before any file is touched."""
+    from actbench.hub import UnsafeNameError
+
+    victim = tmp_path / "victim" / "act-bench-cnn.h5"
+    victim.parent.mkdir()
+    victim.write_bytes(b"precious")
+    for offline in (True, False):
+        with pytest.raises(UnsafeNameError, match="is not allowed"):
+            ensure_table("cnn", revision=revision, offline=offline, progress=False)
+        with pytest.raises(UnsafeNameError):
+            ActBench("cnn", revision=revision, offline=offline)
+    assert victim.read_bytes() == b"precious"
+    assert isinstance(UnsafeNameError("x"), ValueError)
+
+
+def test_hostile_names_in_a_manifest_or_call_are_refused(hub, tmp_path):
+    from actbench.hub import Manifest, ManifestEntry, UnsafeNameError
+
+    entry = ManifestEntry(filename="../../outside.h5", sha256="0" * 64, size=1)
+    man = Manifest(repo_id=REPO, revision=COMMIT, files={"cnn": entry, "../x": entry.model_copy(
+        update={"filename": "ok.h5"})})
+    with pytest.raises(UnsafeNameError, match="file name in the manifest"):
+        ensure_table("cnn", manifest=man, progress=False)
+    with pytest.raises(UnsafeNameError, match="benchmark name"):
+        ensure_table("../x", manifest=man, progress=False)
+    assert not (tmp_path / "outside.h5").exists()
+
+
+def test_inside_refuses_a_symlink_out_of_the_cache(tmp_path):
+    from actbench.hub import UnsafeNameError, inside
+
+    root = tmp_path / "cache"
+    (root / "cnn").mkdir(parents=True)
+    (root / "cnn" / "main").symlink_to(tmp_path)
+    assert inside(root, root / "cnn" / "x.h5") == root / "cnn" / "x.h5"
+    with pytest.raises(UnsafeNameError, match="outside the cache"):
+        inside(root, root / "cnn" / "main" / "x.h5")
+
+
+def test_a_dripping_server_is_stopped_by_the_minimum_rate(hub, tmp_path, monkeypatch):
+    """A server that sends a few bytes at a time never trips the per-read timeout; the rate floor stops it,
+    keeps what arrived, and the next call resumes."""
+    import actbench._download as dl
+
+    monkeypatch.setattr(dl, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(_Hub, "drip", (16, 0.05))  # 16 bytes every 50 ms: 320 B/s
+    monkeypatch.setenv("ACTBENCH_MIN_RATE", "5000")
+    t0 = time.perf_counter()
+    with pytest.raises(DownloadError, match="too slow: .* below the minimum of 5,000") as info:
+        ensure_table("cnn", progress=False)
+    assert time.perf_counter() - t0 < 10 and "run the same call again to resume" in str(info.value)
+    part = next((tmp_path / "cache" / "cnn").rglob("*.part"))
+    assert part.stat().st_size > 0
+    monkeypatch.setattr(_Hub, "drip", None)
+    assert ensure_table("cnn", progress=False).exists()
+    monkeypatch.setenv("ACTBENCH_MIN_RATE", "fast")
+    with pytest.raises(ValueError, match="ACTBENCH_MIN_RATE='fast' is not a number"):
+        ensure_table("cnn", progress=False, force=True)

@@ -109,6 +109,9 @@ class _Reader:
                     continue
                 raise ConversionError(f"{what}: {e.msg} at character {self.offset + e.pos} "
                                       f"(the file is truncated or not JSON)") from e
+            except RecursionError:
+                raise ConversionError(f"{what}: the JSON is nested too deeply at character {self.offset + self.pos} "
+                                      f"(the official records are flat objects)") from None
             # a number that ends exactly at the end of the buffer might continue in the next chunk
             if end == len(self.buf) and not self.eof and isinstance(val, (int, float)) and self.more():
                 continue
@@ -261,8 +264,11 @@ def _add_record(writer: TableWriter, name: str, rec: Any, counts: dict, layers) 
             continue
         v = rec[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConversionError(f"{name!r}: {key!r} is {v!r}, expected a number (or NaN)")
-        metrics[col] = float(v)
+            raise ConversionError(f"{name!r}: {key!r} is {_short(v)}, expected a number (or NaN)")
+        try:
+            metrics[col] = float(v)
+        except OverflowError:
+            raise ConversionError(f"{name!r}: {key!r} is {_short(v)}, too large for a float64") from None
         if math.isnan(v):
             counts["diverged_values"] += 1
         elif col.endswith("_acc"):
@@ -285,6 +291,11 @@ def _add_record(writer: TableWriter, name: str, rec: Any, counts: dict, layers) 
         writer.add(name, metrics, fim=fim or None, equivalents=eq)
     except ParseError as e:
         raise ConversionError(f"function name in the file does not parse: {e}") from e
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ConversionError(f"{name!r}: {e}") from e
     counts["rows"] += 1
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"

@@ -40,7 +40,7 @@ from actbench._version import __version__
 from actbench.errors import ActBenchError, UnknownBenchmarkError, did_you_mean
 from actbench.hub import ChecksumError, DownloadError, TableNotAvailableError, cache_dir, is_offline
 from actbench.registry import BENCHMARKS, LICENCE, official_pin
-from actbench.table import sha256_file
+from actbench.table import _tmp_path, remove_stale_tmp, sha256_file
 
 __all__ = ["LicenseNotAcceptedError", "OfficialDataError", "accept_license", "cached_table", "ensure_official",
            "license_accepted", "official_benchmarks", "pin"]
@@ -242,7 +242,8 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
     else:
         verification = "unverified (first download): the authors publish no checksum and none is pinned yet"
     root.mkdir(parents=True, exist_ok=True)
-    unchecked = root / f".{final.name}.unchecked-{os.getpid()}"
+    remove_stale_tmp(root / f".{final.name}", "unchecked")  # what a killed conversion left
+    unchecked = _tmp_path(root / f".{final.name}", "unchecked")
     where = src_text if remote else f"local file {local}"
     t0 = time.perf_counter()
     try:

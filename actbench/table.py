@@ -5,8 +5,9 @@ metrics, its Fisher-information feature, and its outputs on the sample points. T
 specified in ``docs/format.md`` so that a table can be read with plain h5py; this module is the one
 place that writes and reads it.
 
-Writing is atomic: :class:`TableWriter` writes ``<path>.tmp-<pid>`` and renames it over ``path``
-only when everything is written, so an interrupted run never leaves a half table under the real name.
+Writing is atomic: :class:`TableWriter` writes ``<path>.tmp-<host>-<pid>`` and renames it over ``path``
+only when everything is written, so an interrupted run never leaves a half table under the real name
+(and the next writer of ``path`` deletes what a killed one left).
 
 >>> import numpy as np, tempfile, pathlib
 >>> from actbench.table import TableWriter, TableInfo, Provenance, read_table
@@ -23,9 +24,11 @@ only when everything is written, so an interrupted run never leaves a half table
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +162,7 @@ class TableWriter:
         self.provenance = provenance
         self.seeds = list(seeds) if seeds is not None else None
         self.fim_layers = list(fim_layers) if fim_layers is not None else None
-        self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = _tmp_path(self.path)
         self._file: h5py.File | None = None
         self._rows: list[dict] = []
         self._names: dict[str, int] = {}
@@ -171,6 +174,7 @@ class TableWriter:
 
     def __enter__(self) -> TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(self.path)
         self._file = h5py.File(self._tmp, "w", libver=_LIBVER)
         f = self._file
         for col in METRICS:
@@ -340,6 +344,35 @@ class TableWriter:
         prov = self.provenance.model_copy(update={"notes": notes})
         _set_root_attrs(f, n_rows=self._n, fim_convention=self.fim_convention, info=self.info.model_dump_json(),
                         provenance=prov.model_dump_json())
+
+
+def _tmp_path(path: Path, tag: str = "tmp") -> Path:
+    """``<path>.<tag>-<host>-<pid>``: the name a writer uses until its file is complete."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+    return path.with_name(f"{path.name}.{tag}-{host}-{os.getpid()}")
+
+
+def remove_stale_tmp(path: str | os.PathLike, tag: str = "tmp") -> list[Path]:
+    """Delete the temporary files that killed writers of ``path`` left (``<path>.<tag>-<host>-<pid>``, or
+    ``<path>.<tag>-<pid>`` before 0.3.0) whose process is gone; files of live processes and of other hosts
+    (a shared file system) are kept. Returns what was deleted."""
+    path = Path(path)
+    host = _tmp_path(path, tag).name.rsplit("-", 1)[0]
+    removed = []
+    for p in path.parent.glob(f"{glob.escape(path.name)}.{tag}-*"):
+        stem, _, pid = p.name.rpartition("-")
+        if not pid.isdigit() or int(pid) == os.getpid() or stem not in (host, f"{path.name}.{tag}"):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, OSError):
+            continue  # someone else's live process, or not a pid: leave it
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def _append(ds: h5py.Dataset, lo: int, hi: int, block: np.ndarray) -> None:
@@ -981,7 +1014,8 @@ def upgrade_table(src: str | os.PathLike, dst: str | os.PathLike | None = None) 
     prov = table.provenance.model_copy(update={"notes": (*table.provenance.notes, note)})
     convention = table.fim_convention
     table.close()
-    tmp = dst.with_name(f"{dst.name}.tmp-{os.getpid()}")
+    tmp = _tmp_path(dst)
+    remove_stale_tmp(dst)
     try:
         with h5py.File(src, "r") as fin, h5py.File(tmp, "w", libver=_LIBVER) as fout:
             datasets, _ = _walk(fin)

@@ -113,6 +113,12 @@ def test_conversion_errors(tmp_path):
         tmp_path, '{"relu(x)": {"Fisher log eigenvalue CDF": [1,2,3]}, "tanh(x)": {"Fisher log eigenvalue CDF": [1,2]}}')
     assert "relu(x)" in _bad(tmp_path, '{"relu(x)": {"Fisher log eigenvalue CDF": ["a"]}}')
     assert "duplicate row" in _bad(tmp_path, '{"relu(x)": {}, "relu( x )": {}}')
+    big = "9" * 401
+    assert "too large for a float64" in _bad(tmp_path, '{"relu(x)": {"Test Loss": %s}}' % big)
+    assert "(401 characters)" in _bad(tmp_path, '{"relu(x)": {"Test Loss": %s}}' % big)
+    assert "relu(x)" in _bad(tmp_path, '{"relu(x)": {"Fisher log eigenvalue CDF": [%s]}}' % big)
+    assert "nested too deeply" in _bad(tmp_path, '{"relu(x)": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert "nested too deeply" in _bad(tmp_path, '{"relu(x)": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001)
     with pytest.raises(UnknownBenchmarkError, match="did you mean 'cnn'"):
         convert_official_json(tmp_path / "bad.json", tmp_path / "x.h5", bench="cnnn")
     with pytest.raises(FileNotFoundError):
@@ -170,3 +176,37 @@ def test_cli_convert(tmp_path, capsys):
     (tmp_path / "junk.h5").write_bytes(b"junk")
     assert main(["validate", str(tmp_path / "junk.h5")]) == 1
     assert "NOT a valid actbench table" in capsys.readouterr().out
+
+
+def test_a_killed_conversion_leaves_a_temporary_file_that_the_next_run_removes(tmp_path):
+    """SIGKILL a real `actbench convert` mid-way: its temporary file stays; the next run for the same output
+    deletes it (and any other dead writer's), keeps those of live processes and other hosts, and succeeds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from actbench.table import _tmp_path
+
+    src = write_official_json(tmp_path / "act-bench-cnn.json", official_records(1500, 50, seed=1))
+    out = tmp_path / "cnn.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "actbench", "convert", str(src), "-o", str(out), "--bench", "cnn",
+                             "--source", "test-fixture", "--no-progress"])
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("cnn.h5.tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = list(tmp_path.glob("cnn.h5.tmp-*"))
+    assert len(left) == 1 and not out.exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    legacy = tmp_path / f"cnn.h5.tmp-{dead}"  # the name before 0.3.0
+    live = _tmp_path(out).with_name(_tmp_path(out).name.rsplit("-", 1)[0] + f"-{os.getppid()}")
+    other_host = tmp_path / f"cnn.h5.tmp-elsewhere-{dead}"
+    for p in (legacy, live, other_host):
+        p.write_bytes(b"partial")
+    convert_official_json(src, out, bench="cnn", source="test-fixture")
+    assert read_table(out).n_rows == 1500
+    assert sorted(p.name for p in tmp_path.glob("cnn.h5.tmp-*")) == sorted([live.name, other_host.name])

@@ -52,7 +52,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from actbench._version import __version__
-from actbench.errors import NotInSpaceError, UnknownBenchmarkError, UnknownFunctionError, did_you_mean
+from actbench.errors import NotInSpaceError, Suggester, UnknownBenchmarkError, UnknownFunctionError, did_you_mean
 # actbench.expr and actbench.space are imported where a name must be parsed or evaluated: a query of a
 # name the table lists needs neither, and importing them costs more than the query
 if TYPE_CHECKING:
@@ -135,6 +135,12 @@ class Budget:
         self._rows.clear()
 
 
+# The resolved-spelling cache holds at most this many characters of keys, each entry counted with an
+# overhead for the dict slot and tuple (16 MiB of text: about 170,000 typical names, or 1,800 of 9 KB).
+_RESOLVED_CHARS = 16 << 20
+_ENTRY_OVERHEAD = 64
+
+
 class ActBench:
     """A benchmark table, opened by benchmark name or by path.
 
@@ -176,9 +182,11 @@ class ActBench:
                                           source=source, accept_license=accept_license))
         self.name: str = self._table.info_fields["benchmark"]
         self.budget = Budget()
-        self._resolved: dict[str, tuple[int, str]] = {}
+        self._resolved: dict[str, tuple[int, str]] = {}  # spelling -> (row, how), bounded in size
+        self._resolved_chars = 0
         self._equivalents: list[tuple[str, ...]] | None = None
         self._by_h1: dict[int, list[int]] | None = None
+        self._suggester: Suggester | None = None  # built on the first unknown name
         self._per_seed: dict[str, np.ndarray] | None = None
         self._row_missing = np.stack([self._table.flags[c] == MISSING for c in METRICS], axis=1)
         self._row_diverged = np.any(np.stack([self._table.flags[c] == DIVERGED for c in METRICS]), axis=0)
@@ -329,8 +337,9 @@ class ActBench:
             if row is None:
                 return None
             hit = (row, "outputs")
-        if len(self._resolved) < 1_000_000:
+        if self._resolved_chars + len(key) <= _RESOLVED_CHARS:
             self._resolved[key] = hit
+            self._resolved_chars += len(key) + _ENTRY_OVERHEAD
         return hit
 
     def _row_by_outputs(self, expr: Expr) -> int | None:
@@ -352,7 +361,9 @@ class ActBench:
         where = f"table {self.path.name!r} ({len(self):,} rows)"
         from actbench.space import SPACES, get_space
 
-        hint = did_you_mean(str(expr), self._table.aliases)
+        if self._suggester is None:
+            self._suggester = Suggester(self._table.aliases)
+        hint = did_you_mean(str(expr), self._suggester)
         if space_name in SPACES and space_name != "large":
             try:
                 rep = get_space(space_name).canonical(expr)

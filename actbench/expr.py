@@ -49,6 +49,23 @@ class Expr:
     _text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # validated here too, so that a hand-built tree is as safe as a parsed one
+        if not isinstance(self.args, tuple):
+            object.__setattr__(self, "args", tuple(self.args))
+        if not all(isinstance(a, Expr) for a in self.args):
+            raise TypeError(f"Expr arguments must be Expr objects, got {[type(a).__name__ for a in self.args]}")
+        if self.op == "x":
+            if self.args:
+                raise ArityError("'x' is the input variable and takes no arguments", self.op, 0)
+        else:
+            op = OPERATORS.get(self.op) if isinstance(self.op, str) else None
+            if op is None:
+                raise UnknownOperatorError(str(self.op), str(self.op), 0, OPERATORS)
+            lo, hi = op.arity
+            if len(self.args) < lo or (hi is not None and len(self.args) > hi):
+                want = f"exactly {lo}" if lo == hi else f"at least {lo}"
+                raise ArityError(f"{op.kind} operator {self.op!r} takes {want} argument{'s' * (lo != 1)}, got "
+                                 f"{len(self.args)}", self.op, 0)
         text = self.op if not self.args else f"{self.op}({','.join(a._text for a in self.args)})"
         object.__setattr__(self, "_text", text)
 
@@ -234,8 +251,8 @@ def evaluate(
         from actbench.space import sample_points
 
         x = sample_points()
-    xs = np.asarray(x, dtype=dt)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # the cast too: 1e300 in float32 is inf, without a warning
+        xs = np.asarray(x, dtype=dt)
         out = _eval(expr, xs, {})
     return np.asarray(out, dtype=dt)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from actbench.errors import NotInSpaceError, ParseError, UnknownSpaceError, did_you_mean
+from actbench.errors import NotInSpaceError, ParseError, Suggester, UnknownSpaceError, did_you_mean
 from actbench.expr import Expr, _tokenize, evaluate, parse
 from actbench.ops import BASELINES, BINARY, EXTRA_UNARY, NARY, OPERATORS, UNARY
 
@@ -326,6 +326,7 @@ class Space:
     class_h2: np.ndarray
     _index: dict[str, int] | None = field(default=None, repr=False)
     _members: np.ndarray | None = field(default=None, repr=False)
+    _suggesters: dict[str, Suggester] = field(default_factory=dict, repr=False)  # by leading operator
     _member_starts: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -411,8 +412,14 @@ class Space:
 
     def _missing_message(self, key: str, *, evaluated: bool = False) -> str:
         head = key.split("(", 1)[0]
-        pool = [n for n in itertools.islice((n for n in self.names if n.startswith(head)), 20000)]
-        hint = did_you_mean(key, pool or self.names[:20000])
+        sugg = self._suggesters.get(head)
+        if sugg is None:  # built once per leading operator (a few hundred ms), then milliseconds per miss
+            pool = [n for n in itertools.islice((n for n in self.names if n.startswith(head)), 20000)]
+            sugg = Suggester(pool or self.names[:20000])
+            if len(self._suggesters) >= 16:
+                self._suggesters.pop(next(iter(self._suggesters)))
+            self._suggesters[head] = sugg
+        hint = did_you_mean(key, sugg)
         why = "and no function of the space has the same outputs" if evaluated else ""
         return (f"{key!r} is not a name of space {self.name!r} {why}{hint}; "
                 f"`actbench space {self.name} -o names.tsv` lists its names").replace("  ", " ")

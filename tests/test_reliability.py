@@ -347,3 +347,86 @@ def test_a_table_stating_checksums_must_have_them(tmp_path):
         f.attrs["info"] = f.attrs["info"].decode()  # variable-length text: outside every checksum
     with pytest.raises(TableFormatError, match="variable-length text"):
         ActBench(path)
+
+
+# --- 12. an unknown name is rejected in milliseconds ----------------------------------------------
+
+
+def test_did_you_mean_is_fast_and_agrees_with_difflib():
+    import difflib
+    import random
+
+    from actbench.errors import Suggester, UnknownFunctionError, did_you_mean
+
+    bench = ActBench()
+    names = list(bench._table.aliases)
+    sugg = Suggester(names)
+    rng = random.Random(0)
+    typos = []
+    for _ in range(40):
+        w = list(rng.choice(names))
+        w[rng.randrange(len(w))] = rng.choice("abcdefghijklmnopqrstuvwxyz")
+        typos.append("".join(w))
+    t0 = time.perf_counter()
+    fast = [sugg.suggest(w) for w in typos]
+    t_fast = (time.perf_counter() - t0) / len(typos)
+    t0 = time.perf_counter()
+    full = [difflib.get_close_matches(w, names, n=3, cutoff=0.6) for w in typos[:8]]
+    t_full = (time.perf_counter() - t0) / 8
+    assert all(f[:1] == g[:1] for f, g in zip(fast, full))  # the best suggestion is difflib's
+    assert t_fast * 10 < t_full, (t_fast, t_full)  # measured: ~3 ms against ~230 ms
+    assert did_you_mean("RELU", ["relu", *names]) == " (did you mean 'relu'?)"
+    outside = [f"erf({n})" for n in bench._table.names[:4]]  # valid names, deeper than mini's space
+    with pytest.raises(UnknownFunctionError, match="did you mean"):
+        bench.query(outside[0])  # builds the suggester once
+    t0 = time.perf_counter()
+    for w in outside[1:]:
+        with pytest.raises(UnknownFunctionError):
+            bench.query(w)
+    assert (time.perf_counter() - t0) / 3 < t_full / 5
+
+
+# --- 13. evaluation and hand-built expressions ----------------------------------------------------
+
+
+def test_float32_evaluation_never_warns_and_hand_built_trees_are_validated():
+    import warnings
+
+    from actbench import evaluate
+    from actbench.errors import ArityError, ParseError, UnknownOperatorError
+    from actbench.expr import X, Expr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate("relu(x)", [1e300, -1e300], dtype=np.float32).tolist() == [np.inf, 0.0]
+    with pytest.raises(ArityError, match="takes exactly 1 argument, got 0"):
+        Expr("relu")
+    with pytest.raises(UnknownOperatorError, match="unknown operator 'foo'") as info:
+        Expr("foo", (X,))
+    assert isinstance(info.value, ParseError) and isinstance(info.value, ValueError)
+    with pytest.raises(ArityError, match="takes exactly 2 arguments, got 1"):
+        Expr("add", (X,))
+    with pytest.raises(ArityError, match="takes no arguments"):
+        Expr("x", (X,))
+    with pytest.raises(TypeError, match="must be Expr objects"):
+        Expr("relu", ("x",))
+    assert str(Expr("relu", [X])) == "relu(x)" and Expr("relu", [X]) == Expr("relu", (X,))
+    with pytest.raises(ArityError, match="takes exactly 2 arguments, got 3"):
+        Expr("max", (X, X, Expr("tanh", (X,))))
+
+
+# --- 14. the resolved-spelling cache is bounded in bytes ------------------------------------------
+
+
+def test_resolved_spelling_cache_is_bounded_in_characters(monkeypatch):
+    import actbench.bench as bench_mod
+
+    monkeypatch.setattr(bench_mod, "_RESOLVED_CHARS", 100_000)
+    bench = ActBench()
+    name = bench._table.names[0]
+    long_spellings = [name.replace(",", " " * k + ",", 1) for k in range(1, 400)]  # each ~k characters longer
+    for s in long_spellings:
+        assert bench.query(s).representative == name
+    held = sum(len(k) for k in bench._resolved)
+    assert held <= 100_000 and len(bench._resolved) < len(long_spellings)
+    assert bench.query(long_spellings[-1]).representative == name  # beyond the cache: still answered

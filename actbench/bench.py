@@ -184,7 +184,6 @@ class ActBench:
         self.budget = Budget()
         self._resolved: dict[str, tuple[int, str]] = {}  # spelling -> (row, how), bounded in size
         self._resolved_chars = 0
-        self._equivalents: list[tuple[str, ...]] | None = None
         self._by_h1: dict[int, list[int]] | None = None
         self._suggester: Suggester | None = None  # built on the first unknown name
         self._per_seed: dict[str, np.ndarray] | None = None
@@ -376,12 +375,7 @@ class ActBench:
         return f"{str(expr)!r} is not in {where}, and no row has the same outputs{hint}"
 
     def _equivalents_of(self, row: int) -> tuple[str, ...]:
-        if self._equivalents is None:
-            groups: list[list[str]] = [[] for _ in range(len(self))]
-            for alias, r in self._table.aliases.items():
-                groups[r].append(alias)
-            self._equivalents = [tuple(sorted(g)) for g in groups]
-        return self._equivalents[row]
+        return self._table.equivalents(row)
 
     # --- analysis (free; not for search algorithms) --------------------------------------------
 

@@ -6,7 +6,6 @@ Every exception subclasses a built-in so that callers can catch the broad kind
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = [
@@ -91,6 +90,8 @@ def did_you_mean(word: str, choices: Iterable[str] | Suggester, *, n: int = 3) -
         lowered = {c.lower(): c for c in choices}
         if word.lower() in lowered and word not in choices:
             return f" (did you mean {lowered[word.lower()]!r}?)"
+        import difflib  # imported on the first miss, not with the package
+
         close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
     if not close:
         return ""
@@ -136,6 +137,8 @@ class Suggester:
         score[np.abs(self._lengths - len(word)) > max(3, len(word) // 2)] = -1.0
         top = np.argsort(-score, kind="stable")[: self.pool]
         candidates = [self.choices[i] for i in top if score[i] >= 0]
+        import difflib
+
         return difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
 
 

@@ -24,11 +24,8 @@ only when everything is written, so an interrupted run never leaves a half table
 from __future__ import annotations
 
 import functools
-import glob
-import hashlib
 import json
 import os
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,6 +345,8 @@ class TableWriter:
 
 def _tmp_path(path: Path, tag: str = "tmp") -> Path:
     """``<path>.<tag>-<host>-<pid>``: the name a writer uses until its file is complete."""
+    import socket  # writers only: not imported with the reader
+
     host = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
     return path.with_name(f"{path.name}.{tag}-{host}-{os.getpid()}")
 
@@ -356,6 +355,8 @@ def remove_stale_tmp(path: str | os.PathLike, tag: str = "tmp") -> list[Path]:
     """Delete the temporary files that killed writers of ``path`` left (``<path>.<tag>-<host>-<pid>``, or
     ``<path>.<tag>-<pid>`` before 0.3.0) whose process is gone; files of live processes and of other hosts
     (a shared file system) are kept. Returns what was deleted."""
+    import glob
+
     path = Path(path)
     host = _tmp_path(path, tag).name.rsplit("-", 1)[0]
     removed = []
@@ -466,6 +467,20 @@ class Table:
     fim_convention_attr: str | None = None
     integrity: str | None = None
     _file: h5py.File | None = field(default=None, repr=False)
+    alias_names: list[str] = field(default_factory=list, repr=False)  # the alias index as stored, sorted
+    alias_rows: np.ndarray | None = field(default=None, repr=False)  # (n_aliases,) row of each
+
+    @functools.cached_property
+    def _alias_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.alias_rows if self.alias_rows is not None else np.fromiter(self.aliases.values(), np.int64)
+        order = np.argsort(rows, kind="stable")  # stable: each row's aliases keep their stored (sorted) order
+        return order, np.searchsorted(rows[order], np.arange(len(self.names) + 1))
+
+    def equivalents(self, row: int) -> tuple[str, ...]:
+        """Every name of the alias index that resolves to ``row``, sorted."""
+        order, starts = self._alias_groups
+        names = self.alias_names or list(self.aliases)
+        return tuple(sorted(names[i] for i in order[starts[row]:starts[row + 1]]))
 
     @functools.cached_property
     def info(self) -> TableInfo:
@@ -594,29 +609,30 @@ def _guarded(path: Path, fn):
 
 
 def _load(f: h5py.File, path: Path) -> Table:
-    problems = _problems(f)
+    problems, d = _structure(f)
     if problems:
         raise TableFormatError(f"{path} is not a valid actbench table:\n  - " + "\n  - ".join(problems))
     info, prov = _attr_text(f, "info"), _attr_text(f, "provenance")
-    names = f["names"].asstr()[...].tolist()
-    alias_names = f["aliases/names"].asstr()[...].tolist()
-    alias_rows = f["aliases/rows"][...]
+    names = d["names"].asstr()[...].tolist()
+    alias_names = d["aliases/names"].asstr()[...].tolist()
+    alias_rows = d["aliases/rows"][...]
     problems = _index_problems(names, alias_names, alias_rows)
     if problems:
         raise TableFormatError(f"{path} is not a valid actbench table (its index is damaged):\n  - "
                                + "\n  - ".join(problems))
-    metrics = {c: f[f"metrics/{c}"][...] for c in METRICS}
-    flags = {c: f[f"flags/{c}"][...] for c in METRICS}
-    h1, h2 = f["outputs/h1"][...], f["outputs/h2"][...]
-    seeds = f["per_seed/seeds"][...].tolist() if "per_seed" in f else None
-    n_fim = int(f["fim/cdf"].shape[1]) if "fim/cdf" in f else 0
+    metrics = {c: d[f"metrics/{c}"][...] for c in METRICS}
+    flags = {c: d[f"flags/{c}"][...] for c in METRICS}
+    h1, h2 = d["outputs/h1"][...], d["outputs/h2"][...]
+    seeds = d["per_seed/seeds"][...].tolist() if "per_seed/seeds" in d else None
+    n_fim = int(d["fim/cdf"].shape[1]) if "fim/cdf" in d else 0
     layers = None
-    if "fim/layout" in f:
-        g = f["fim/layout"]
+    if "fim/layout/names" in d:
         layers = [FimLayer(n, int(w), int(o), int(b)) for n, w, o, b in zip(
-            g["names"].asstr()[...], g["n_weights"][...], g["offset"][...], g["n_bins"][...])]
+            d["fim/layout/names"].asstr()[...], d["fim/layout/n_weights"][...], d["fim/layout/offset"][...],
+            d["fim/layout/n_bins"][...])]
     return Table(path, info, prov, names, dict(zip(alias_names, alias_rows.tolist())), metrics, flags, h1, h2,
-                 seeds, n_fim, layers, _attr_text(f, "fim_convention"), _attr_text(f, "integrity"), f)
+                 seeds, n_fim, layers, _attr_text(f, "fim_convention"), _attr_text(f, "integrity"), f, alias_names,
+                 alias_rows)
 
 
 def _index_problems(names: list[str], alias_names: list[str], alias_rows: np.ndarray) -> list[str]:
@@ -767,11 +783,12 @@ def _walk(f: h5py.File) -> tuple[dict[str, h5py.Dataset], list[str]]:
             if seen > _MAX_OBJECTS:
                 return datasets, p + [f"more than {_MAX_OBJECTS} objects: not an actbench table"]
             name = prefix + key
-            link = g.get(key, getlink=True)
-            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
-                p.append(f"{name} is a {type(link).__name__}; tables keep all their data in the file")
+            kind = g.id.links.get_info(key.encode()).type
+            if kind != h5py.h5l.TYPE_HARD:
+                link = {h5py.h5l.TYPE_SOFT: "SoftLink", h5py.h5l.TYPE_EXTERNAL: "ExternalLink"}.get(kind, "user link")
+                p.append(f"{name} is a {link}; tables keep all their data in the file")
                 continue
-            obj = g.get(key)
+            obj = g[key]
             if isinstance(obj, h5py.Group):
                 stack.append((name + "/", obj))
             elif isinstance(obj, h5py.Dataset):
@@ -788,17 +805,26 @@ def _walk(f: h5py.File) -> tuple[dict[str, h5py.Dataset], list[str]]:
 
 def _problems(f: h5py.File) -> list[str]:
     """Structural checks, cheap enough for every open: format, links, shapes against stored bytes, integrity."""
-    p: list[str] = []
+    return _structure(f)[0]
+
+
+def _structure(f: h5py.File) -> tuple[list[str], dict[str, h5py.Dataset]]:
+    """(problems, every dataset by path): :func:`_problems`, keeping the dataset objects for the reader."""
     fmt = _attr_text(f, "format")
     if fmt != FORMAT_NAME:
-        return [f"root attribute 'format' is {fmt!r}, expected {FORMAT_NAME!r} (is this an actbench table?)"]
+        return [f"root attribute 'format' is {fmt!r}, expected {FORMAT_NAME!r} (is this an actbench table?)"], {}
     version = f.attrs.get("format_version")
     if version is None or int(version) > FORMAT_VERSION:
         return [f"format_version {version!r} is newer than this actbench reads ({FORMAT_VERSION}); "
-                f"upgrade actbench (pip install -U actbench)"]
+                f"upgrade actbench (pip install -U actbench)"], {}
     datasets, p = _walk(f)
     if p:
-        return p
+        return p, datasets
+    return _shape_problems(f, datasets), datasets
+
+
+def _shape_problems(f: h5py.File, datasets: dict[str, h5py.Dataset]) -> list[str]:
+    p: list[str] = []
     for key, required in (("info", "benchmark"), ("provenance", "source")):
         try:  # cheap at open: JSON with the key a query needs; the models validate on first use (and in validate)
             doc = json.loads(_attr_text(f, key) or "")
@@ -1045,6 +1071,8 @@ def _copy_dataset(ds: h5py.Dataset, out: h5py.File, key: str) -> None:
 
 def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 22) -> str:
     """Hex sha256 of a file, read in 4 MiB chunks."""
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

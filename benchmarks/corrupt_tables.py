@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import queue
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -83,20 +85,29 @@ def damage(data: bytes, kind: str, rng: random.Random) -> bytes:
 
 
 def read_digests(paths: list[Path], timeout: float) -> list[str]:
-    """Digest (or outcome) of each file, read in one child per batch; a batch that hangs is split."""
-    try:
-        done = subprocess.run([sys.executable, "-c", _CHILD, *map(str, paths)], capture_output=True, text=True,
-                              timeout=timeout * len(paths))
-        lines = [json.loads(x) for x in done.stdout.splitlines()]
-        if len(lines) == len(paths):
-            return lines
-        if len(paths) == 1:
-            return [f"crash:child exited {done.returncode}: {done.stderr.strip()[-200:]}"]
-    except subprocess.TimeoutExpired:
-        if len(paths) == 1:
-            return ["hang"]
-    mid = len(paths) // 2
-    return read_digests(paths[:mid], timeout) + read_digests(paths[mid:], timeout)
+    """Digest (or outcome) of each file, read in order by one child that prints a line per file; a file that
+    gets no answer within ``timeout`` seconds is a hang: the child is killed and a new one goes on after it."""
+    out: list[str] = []
+    while len(out) < len(paths):
+        rest = paths[len(out):]
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, *map(str, rest)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in child.stdout] + [lines.put(None)], daemon=True).start()
+        while len(out) < len(paths):
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                child.kill()
+                out.append("hang")
+                break
+            if line is None:  # the child died (a crash inside libhdf5 takes the process with it)
+                child.wait()
+                out.append(f"crash:child exited {child.returncode}: {child.stderr.read().strip()[-200:]}")
+                break
+            out.append(json.loads(line))
+        child.wait()
+    return out
 
 
 def run(table: Path, trials: int, seed: int, work: Path, timeout: float) -> dict:

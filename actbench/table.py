@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import h5py
 import numpy as np
-from pydantic import ValidationError
 
 from actbench._constants import EQUIVALENCE_BITS, N_POINTS
 
@@ -660,6 +659,8 @@ def _attr_text(f: h5py.File, key: str) -> str | None:
 
 
 def _validated(model, text: str, key: str, path: Path):
+    from pydantic import ValidationError
+
     try:
         return model.model_validate_json(text)
     except ValidationError as e:
@@ -963,6 +964,8 @@ def _attr(f: h5py.File, key: str) -> str:
 def _deep_problems(f: h5py.File) -> list[str]:
     """Value checks that read every dataset whole (``actbench validate``): every checksum is verified."""
     from actbench.expr import evaluate, parse
+    from pydantic import ValidationError
+
     from actbench.provenance import Provenance, TableInfo
     from actbench.space import output_keys, sample_points
 

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from actbench import ActBench, ParseError, Record, UnknownBenchmarkError, UnknownFunctionError
+from actbench.bench import RECORD_FIELDS
 from actbench.hub import TableNotAvailableError
 from actbench.table import Provenance, TableInfo, TableWriter
 
@@ -49,13 +51,39 @@ def test_record_flags_and_shape(bench_path):
     assert r.diverged and math.isnan(r.val_acc) and "val_loss" in r.missing
     r = b.query("add(swish(x),elu(x))")
     assert not r.diverged and math.isnan(r.runtime_s) and "runtime_s" in r.missing
-    with pytest.raises(ValidationError):
+    with pytest.raises(AttributeError, match="immutable"):
         r.val_acc = 1.0  # frozen
+    with pytest.raises(AttributeError):
+        del r.val_acc
     with pytest.raises(ValidationError):
-        Record(**{**r.model_dump(), "surprise": 1})  # extra="forbid"
+        Record(**{**r.model_dump(), "surprise": 1})  # extra="forbid", through the pydantic schema
+    with pytest.raises(ValidationError):
+        Record(**{**r.model_dump(), "resolved_by": "guess"})
+    with pytest.raises(ValidationError):
+        Record.model_validate({k: v for k, v in r.model_dump().items() if k != "row"})
     assert '"runtime_s":null' in r.model_dump_json()  # standard JSON: NaN is written as null
     back = Record.model_validate_json(r.model_dump_json())
     assert back.representative == r.representative and math.isnan(back.runtime_s)
+    assert back == r and hash(back) == hash(r) and Record(**r.model_dump()) == r
+    assert Record.model_validate(r) is r and Record.model_validate(r.model_dump()) == r
+    assert json.loads(r.model_dump_json(indent=2)) == json.loads(r.model_dump_json())
+    changed = r.model_copy(update={"val_acc": 0.5})
+    assert changed.val_acc == 0.5 and changed != r and r.model_copy() == r
+    with pytest.raises(ValidationError):
+        r.model_copy(update={"row": "first"})
+    assert set(Record.model_json_schema()["properties"]) == set(RECORD_FIELDS) == set(r.model_dump())
+    assert repr(r).startswith("Record(name='add(swish(x),elu(x))', representative=")
+
+
+def test_a_query_never_imports_pydantic(bench_path):
+    """Records a query builds skip pydantic (its import alone costs more than opening a full-size table)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from actbench import ActBench; r = ActBench(sys.argv[1]).query('relu(x)'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')))")
+    out = subprocess.run([sys.executable, "-c", code, str(bench_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_seeds(bench_path):

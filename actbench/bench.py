@@ -52,7 +52,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 
 from actbench._version import __version__
-from actbench.errors import NotInSpaceError, Suggester, UnknownBenchmarkError, UnknownFunctionError, did_you_mean
+from actbench.errors import (
+    NotInSpaceError,
+    Suggester,
+    UnknownBenchmarkError,
+    UnknownFunctionError,
+    did_you_mean,
+    plural,
+)
 # actbench.expr and actbench.space are imported where a name must be parsed or evaluated: a query of a
 # name the table lists needs neither, and importing them costs more than the query
 if TYPE_CHECKING:
@@ -152,6 +159,14 @@ class Record:
 
     def __hash__(self) -> int:
         return hash(self._values())
+
+    def __str__(self) -> str:
+        """One field a line, as ``actbench query`` prints it (``repr`` stays unambiguous)."""
+        lines = []
+        for k in RECORD_FIELDS:
+            v = getattr(self, k)
+            lines.append(f"{k:<18} {' '.join(v) if k == 'equivalents' else v}")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return "Record(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in RECORD_FIELDS) + ")"
@@ -335,7 +350,7 @@ class ActBench:
             return False
 
     def __repr__(self) -> str:
-        return f"<ActBench {self.name!r}: {len(self):,} functions, {self.info.description or self.path.name}>"
+        return f"<ActBench {self.name!r}: {plural(len(self), 'function')}, {self.info.description or self.path.name}>"
 
     # --- queries (charged) ---------------------------------------------------------------------
 
@@ -439,7 +454,7 @@ class ActBench:
 
     def _unknown_message(self, expr: Expr) -> str:
         space_name = self.info.space
-        where = f"table {self.path.name!r} ({len(self):,} rows)"
+        where = f"table {self.path.name!r} ({plural(len(self), 'row')})"
         from actbench.space import SPACES, get_space
 
         if self._suggester is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,13 +16,36 @@ from pathlib import Path
 import numpy as np
 
 from actbench._version import __version__
-from actbench.errors import ActBenchError
+from actbench.errors import ActBenchError, plural
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted with Ctrl-C,
+    141 when the reader of the output went away, e.g. ``| head``, as for other Unix tools)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that left shows here, not as a message at exit
+        return code
+    except KeyboardInterrupt:
+        print("\nactbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 141
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (tests capture it)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -32,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ActBenchError as e:
         print(f"actbench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise
     except (OSError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"actbench: error: {msg}", file=sys.stderr)
@@ -133,7 +159,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             label = strat if feats is None else f"{strat}-{feats}"
             runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=args.budget,
                                       seed=seed) for seed in range(args.repeats)]
-    print(f"{bench.name}: {len(bench):,} functions, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}; "
+    print(f"{bench.name}: {plural(len(bench), 'function')}, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}; "
           f"budget {args.budget}, {args.repeats} repeats (mean ± 95% CI)")
     print(f"{'strategy':<16} {'best val_acc':>18} {'its test_acc':>14} {'regret':>18} {'ms/run':>8}")
     for label, rs in runs.items():
@@ -261,7 +287,7 @@ def _add_table_commands(sub) -> None:
         description="Print the K functions with the best METRIC (highest accuracy; lowest loss or runtime) of a "
         "benchmark, a table file, or a search study folder (generation.study), which may still be running.")
     bst.add_argument("bench", nargs="?", default="mini", help="benchmark name, table path or study folder")
-    bst.add_argument("-k", type=int, default=1, help="how many (default 1)")
+    bst.add_argument("-k", type=int, default=10, help="how many (default 10)")
     bst.add_argument("--metric", default="val_acc", help="metric to rank by (default val_acc)")
     bst.add_argument("--names", action="store_true", help="print only the names, one per line (for --functions)")
     _bench_args(bst)
@@ -379,7 +405,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "fim_layout": [layer.name for layer in t.fim_layers] if t.fim_layers else _unknown_layout(t),
         "fim_convention": (t.fim_convention or "unknown") + ("" if t.fim_convention_stated or not t.fim_convention
                                                               else " (inferred from the provenance)"),
-        "seeds": t.seeds if t.seeds is not None else f"aggregates only ({t.info.n_seeds} runs)",
+        "seeds": t.seeds if t.seeds is not None else f"aggregates only ({plural(t.info.n_seeds, 'run')})",
         "integrity": (f"{t.integrity} checksums on every byte, verified on every read" if t.integrity else
                       f"unprotected (written before actbench 0.3.0: damage can go unnoticed; "
                       f"`actbench upgrade {bench.path}` rewrites it with checksums)"),
@@ -423,7 +449,7 @@ def _official_input(t) -> dict:
     out["verification"] = checked[0] if checked else "unverified (converted by hand with actbench convert)"
     spec = BENCHMARKS.get(t.info.benchmark)
     if spec is not None and spec.paper_rows is not None and t.n_rows != spec.paper_rows:
-        out["rows vs the paper"] = f"{t.n_rows:,} rows; the paper's release has {spec.paper_rows:,}"
+        out["rows vs the paper"] = f"{plural(t.n_rows, 'row')}; the paper's release has {spec.paper_rows:,}"
     return out
 
 
@@ -433,10 +459,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     if args.json:
         print(rec.model_dump_json(indent=2))
         return 0
-    for k, v in rec.model_dump().items():
-        if k == "equivalents":
-            v = " ".join(v)
-        print(f"{k:<18} {v}")
+    print(rec)
     return 0
 
 
@@ -459,9 +482,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     out = args.output or args.src.with_suffix(".h5")
     report = convert_official_json(args.src, out, bench=args.bench, source=args.source,
                                    progress=not args.no_progress)
-    print(f"wrote {out}: {report['rows']:,} rows, FIM length {report['fim_length']}, "
-          f"{report['fim_missing']:,} rows without FIM, {report['diverged_values']:,} NaN values (diverged), "
-          f"{report['missing_values']:,} absent values; input sha256 {report['sha256']}")
+    print(f"wrote {out}: {plural(report['rows'], 'row')}, FIM length {report['fim_length']}, "
+          f"{plural(report['fim_missing'], 'row')} without FIM, "
+          f"{plural(report['diverged_values'], 'NaN value')} (diverged), "
+          f"{plural(report['missing_values'], 'absent value')}; input sha256 {report['sha256']}")
     return 0
 
 
@@ -547,7 +571,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
               f"mean {sp['mean']}, {sp['nan']} NaN, {sp['inf']} inf")
     if args.space:
         eq = info["equivalents"]
-        print(f"class in {args.space!r}: representative {info['representative']}, {len(eq)} names")
+        print(f"class in {args.space!r}: representative {info['representative']}, {plural(len(eq), 'name')}")
     return 0
 
 
@@ -577,7 +601,7 @@ def _cmd_space(args: argparse.Namespace) -> int:
     print(f"built in     {took:.1f} s")
     if args.output:
         _write_classes(space, args.output)
-        print(f"wrote        {args.output} ({space.n_classes:,} classes)")
+        print(f"wrote        {args.output} ({plural(space.n_classes, 'class')})")
     return 0
 
 

@@ -44,9 +44,9 @@ class ParseError(ActBenchError, ValueError):
 class UnknownOperatorError(ParseError):
     """An operator name that is not in the registry (a :class:`ParseError`)."""
 
-    def __init__(self, op: str, text: str, position: int, known: Iterable[str]) -> None:
+    def __init__(self, op: str, text: str, position: int, known: Iterable[str], *, meant: str | None = None) -> None:
         self.op = op
-        hint = did_you_mean(op, known)
+        hint = f" (did you mean {meant!r}? {op!r} is called {meant!r} here)" if meant else did_you_mean(op, known)
         reason = f"unknown operator {op!r}{hint}; `actbench ops` lists the operators"
         super().__init__(reason, text, position)
 
@@ -140,6 +140,15 @@ class Suggester:
         import difflib
 
         return difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 row"``, ``"2,913 rows"``: a count with its noun in the right number (``many`` for irregular ones)."""
+    if n == 1:
+        return f"1 {word}"
+    if many is None:
+        many = word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{n:,} {many}"
 
 
 def _with_caret(reason: str, text: str, position: int) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from actbench.errors import ArityError, ParseError, UnknownOperatorError
-from actbench.ops import OPERATORS
+from actbench.ops import OPERATORS, OTHER_NAMES
 
 __all__ = ["Expr", "MAX_DEPTH", "MAX_LENGTH", "X", "evaluate", "parse"]
 
@@ -196,7 +196,10 @@ class _Parser:
             return X
         op = OPERATORS.get(name)
         if op is None:
-            raise UnknownOperatorError(name, self.text, pos, OPERATORS)
+            if self.tokens[self.i][0] != "(" and OTHER_NAMES.get(name.lower()) is None:
+                raise ParseError(f"unknown variable {name!r}: the input variable is always 'x' (e.g. swish(x))",
+                                 self.text, pos)
+            raise UnknownOperatorError(name, self.text, pos, OPERATORS, meant=OTHER_NAMES.get(name.lower()))
         if depth >= MAX_DEPTH:
             raise ParseError(f"nesting deeper than the limit of {MAX_DEPTH} operators", self.text, pos)
         self._expect("(", f"after operator {name!r}")

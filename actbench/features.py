@@ -1,4 +1,4 @@
-"""Features, distances and 2-D embeddings of a table's functions (SPEC §5).
+"""Features, distances and 2-D embeddings of a table's functions (docs/search.md, docs/generation.md).
 
 * Outputs: the function on the 1000 sample points; distance: RMS difference.
 * FIM: the concatenated per-layer CDFs of the Fisher log-eigenvalues; distance: the per-layer

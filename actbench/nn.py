@@ -21,7 +21,8 @@ try:
 except ImportError as e:  # pragma: no cover - exercised by a test that hides torch
     raise MissingExtraError(
         "actbench.nn needs PyTorch, an optional extra: pip install 'actbench[torch]' "
-        "(a CPU-only machine can use the CPU wheel, e.g. pip install torch==2.13.0)"
+        "(the default CUDA build, for GPU machines; on a CPU-only machine install the CPU wheel instead: "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
     ) from e
 
 from actbench.expr import Expr, _eval, parse

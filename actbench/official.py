@@ -37,7 +37,7 @@ from pathlib import Path
 
 from actbench._download import download
 from actbench._version import __version__
-from actbench.errors import ActBenchError, UnknownBenchmarkError, did_you_mean
+from actbench.errors import ActBenchError, UnknownBenchmarkError, did_you_mean, plural
 from actbench.hub import ChecksumError, DownloadError, TableNotAvailableError, cache_dir, is_offline
 from actbench.registry import BENCHMARKS, LICENCE, official_pin
 from actbench.table import _tmp_path, remove_stale_tmp, sha256_file
@@ -261,8 +261,8 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
     if ours and not keep_json:
         local.unlink(missing_ok=True)
     if progress:
-        print(f"converted {spec.json_name} into {final} in {time.perf_counter() - t0:.0f} s ({report['rows']:,} rows)",
-              file=sys.stderr)
+        print(f"converted {spec.json_name} into {final} in {time.perf_counter() - t0:.0f} s "
+              f"({plural(report['rows'], 'row')})", file=sys.stderr)
     return final
 
 
@@ -279,7 +279,7 @@ def _check_complete(path: Path, bench: str, report: dict) -> None:
     if missing:
         raise OfficialDataError(
             f"the official {bench!r} file converts, but {len(missing):,} names of the {space!r} space answer no row "
-            f"(e.g. {', '.join(missing[:3])}): it is incomplete ({report['rows']:,} rows). Nothing was cached; "
+            f"(e.g. {', '.join(missing[:3])}): it is incomplete ({plural(report['rows'], 'row')}). Nothing was cached; "
             "download it again (force=True) or check the source")
 
 

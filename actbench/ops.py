@@ -8,7 +8,7 @@ Each :class:`Operator` carries
 * ``torch``: the same function on ``torch.Tensor`` (used by :class:`actbench.nn.Activation`).
   Torch is imported only when a torch implementation is called.
 
-Semantics follow SPEC §2; where TensorFlow 2.8 and PyTorch disagree, TF 2.8 Keras wins
+Semantics are stated in docs/language.md; where TensorFlow 2.8 and PyTorch disagree, TF 2.8 Keras wins
 (``hard_sigmoid(x) = clip(0.2 x + 0.5, 0, 1)``). ``max``/``min`` propagate NaN
 (``np.maximum``), ``pow`` is IEEE ``pow`` (NaN for a negative base with a non-integer
 exponent), division by zero gives ±inf or NaN. Callers evaluate under
@@ -96,6 +96,19 @@ class Operator:
 
 OPERATORS: dict[str, Operator] = {}
 
+#: Names other libraries and papers use for our operators (lower case) -> our name: an unknown operator
+#: spelled one of these gets "did you mean" the operator it is. Not accepted as spellings: a name has one
+#: canonical form.
+OTHER_NAMES: dict[str, str] = {
+    "silu": "swish", "sigmoid_linear_unit": "swish", "swish1": "swish", "leaky_relu": "leakyrelu",
+    "lrelu": "leakyrelu", "logsigmoid": "log_sigmoid", "hardsigmoid": "hard_sigmoid",
+    "neg": "negative", "recip": "reciprocal", "inverse": "reciprocal", "asinh": "arcsinh", "atan": "arctan",
+    "sqr": "square", "i0e": "bessel_i0e", "i1e": "bessel_i1e", "id": "identity", "linear": "identity",
+    "minimum": "min", "maximum": "max", "multiply": "mul", "times": "mul", "plus": "add", "subtract": "sub",
+    "minus": "sub", "divide": "div", "power": "pow", "sum": "sum_n", "prod": "prod_n", "softrelu": "softplus",
+    "gaussian_error_linear_unit": "gelu", "exponential_linear_unit": "elu", "scaled_elu": "selu",
+}
+
 
 def register(op: Operator) -> Operator:
     """Add ``op`` to :data:`OPERATORS`; a name that is already taken raises ``ValueError``."""
@@ -147,7 +160,7 @@ def _t_elish(a):
     return t.where(a > 0, a, t.expm1(a)) * t.sigmoid(a)
 
 
-# --- the reference set (SPEC §2) -----------------------------------------------------------
+# --- the reference set (docs/language.md) -----------------------------------------------------------
 
 _UNARY_TABLE: list[tuple[str, Callable, Callable, str, str, Style]] = [
     ("zero", np.zeros_like, lambda a: _torch().zeros_like(a), "0", "0", "const"),

@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from actbench.errors import UnknownFunctionError
+from actbench.errors import UnknownFunctionError, plural
 from actbench.expr import Expr, parse
 from actbench.ops import BASELINES, OPERATORS
 
@@ -131,7 +131,7 @@ def run_search(bench, strategy: Strategy, *, budget: int, seed: int = 0) -> Sear
         ValueError: budget < 1 or larger than the table.
     """
     if not 1 <= budget <= len(bench):
-        raise ValueError(f"budget must be between 1 and the table's {len(bench)} functions, got {budget}")
+        raise ValueError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget}")
     t0 = time.perf_counter()
     bench.budget.reset()
     rng = np.random.default_rng(seed)
@@ -142,7 +142,8 @@ def run_search(bench, strategy: Strategy, *, budget: int, seed: int = 0) -> Sear
         asked += 1
         if asked > 10 * budget:
             raise RuntimeError(f"strategy {strategy.name!r} asked {asked - 1} times but only "
-                               f"{bench.budget.evaluations} distinct functions were new; it keeps repeating itself")
+                               f"{plural(bench.budget.evaluations, 'distinct function')} "
+                               f"{'was' if bench.budget.evaluations == 1 else 'were'} new; it keeps repeating itself")
         name = strategy.ask()
         before = bench.budget.evaluations
         try:
@@ -192,9 +193,22 @@ class SurrogateSearch:
         regressor: ``"knr"``, ``"rf"`` or ``"svr"`` (:func:`actbench.surrogate.make_regressor`).
         features: ``"fim"``, ``"outputs"`` or ``"both"``.
         embedding_seed: the UMAP seed (the embedding is cached per table and seed).
+
+    Raises:
+        ValueError: an unknown regressor or feature set (checked here, not when the search starts).
     """
 
     def __init__(self, regressor: str = "knr", features: str = "both", *, embedding_seed: int = 0) -> None:
+        from actbench.errors import did_you_mean
+        from actbench.features import FEATURE_SETS
+        from actbench.surrogate import REGRESSORS
+
+        if regressor not in REGRESSORS:
+            raise ValueError(f"unknown regressor {regressor!r}{did_you_mean(str(regressor), REGRESSORS)}; "
+                             f"regressors: {', '.join(REGRESSORS)}")
+        if features not in FEATURE_SETS:
+            raise ValueError(f"unknown feature set {features!r}{did_you_mean(str(features), FEATURE_SETS)}; "
+                             f"feature sets: {', '.join(FEATURE_SETS)}")
         self.regressor, self.features, self.embedding_seed = regressor, features, embedding_seed
         self.name = f"{regressor}-{features}"
 

@@ -38,7 +38,7 @@ from actbench._constants import EQUIVALENCE_BITS, N_POINTS
 
 if TYPE_CHECKING:
     from actbench.provenance import Provenance, TableInfo
-from actbench.errors import ActBenchError, ParseError
+from actbench.errors import ActBenchError, ParseError, plural
 
 # The function language (actbench.expr, actbench.space) is imported where rows are written or deeply
 # validated, not at import: opening and querying a table never parses or evaluates a stored name.
@@ -100,7 +100,7 @@ class FimLayer:
 
 
 def fim_layout(layers: Sequence[tuple[str, int]]) -> list[FimLayer]:
-    """Layout of the concatenated per-layer CDFs for ``(name, n_weights)`` pairs (SPEC §5):
+    """Layout of the concatenated per-layer CDFs for ``(name, n_weights)`` pairs (docs/format.md):
     each layer has ``n_weights // 100 - 1`` bins (edges ``np.linspace(-100, 100, n_weights // 100)``)."""
     out, offset = [], 0
     for name, n_weights in layers:
@@ -640,7 +640,7 @@ def _index_problems(names: list[str], alias_names: list[str], alias_rows: np.nda
     n = len(names)
     if alias_rows.size and (alias_rows.min() < 0 or alias_rows.max() >= n):
         bad = int(np.count_nonzero((alias_rows < 0) | (alias_rows >= n)))
-        p.append(f"aliases/rows has {bad} indices outside the table's {n} rows")
+        p.append(f"aliases/rows has {plural(bad, 'index', 'indices')} outside the table's {plural(n, 'row')}")
     if len(set(names)) != n:
         p.append("row names are not unique")
     if len(set(alias_names)) != len(alias_names):
@@ -794,7 +794,8 @@ def _walk(f: h5py.File) -> tuple[dict[str, h5py.Dataset], list[str]]:
                 stack.append((name + "/", obj))
             elif isinstance(obj, h5py.Dataset):
                 if obj.is_virtual:
-                    p.append(f"{name} is a virtual dataset (data in other files); tables keep all their data in the file")
+                    p.append(f"{name} is a virtual dataset (data in other files); tables keep all their data in "
+                             "the file")
                 elif obj.external:
                     p.append(f"{name} stores its data in external files; tables keep all their data in the file")
                 else:
@@ -847,10 +848,10 @@ def _shape_problems(f: h5py.File, datasets: dict[str, h5py.Dataset]) -> list[str
         return p
     n = datasets["names"].shape[0] if datasets["names"].ndim == 1 else -1
     if int(f.attrs.get("n_rows", -1)) != n:
-        p.append(f"root attribute n_rows={_attr(f, 'n_rows')} but 'names' has {n} rows")
+        p.append(f"root attribute n_rows={_attr(f, 'n_rows')} but 'names' has {plural(n, 'row')}")
     for k in required[3:]:
         if k != "outputs/points" and (not datasets[k].shape or datasets[k].shape[0] != n):
-            p.append(f"{k} has shape {datasets[k].shape}, expected {n} rows")
+            p.append(f"{k} has shape {datasets[k].shape}, expected {plural(n, 'row')}")
     if datasets["outputs/values"].shape != (n, N_POINTS):
         p.append(f"outputs/values has shape {datasets['outputs/values'].shape}, expected ({n}, {N_POINTS})")
     if "fim/cdf" in datasets:

@@ -1,4 +1,4 @@
-"""Measure enumeration + evaluation + deduplication of the search spaces (SPEC §7, row 4).
+"""Measure enumeration + evaluation + deduplication of the search spaces (target in docs/performance.md).
 
 Usage: python benchmarks/bench_space.py [--naive 3000]
 

@@ -6,7 +6,7 @@ Every search starts with the 8 baselines, then evaluates the unevaluated functio
 surrogate prediction (KNR k=3, random forest, SVR) on the UMAP embedding of FIM features, outputs, or
 both; random search and regularized evolution are the baselines. Writes OUT.json (every trajectory's
 summary), OUT.md (the table) and OUT.png (best validation accuracy so far, mean and 95% CI), and prints
-the wall time of the whole grid (SPEC §7: 100 repeats x 3 regressors x 3 feature sets <= 5 min, with the
+the wall time of the whole grid (target in docs/performance.md: 100 repeats x 3 regressors x 3 feature sets <= 5 min, with the
 embeddings cached).
 """
 

@@ -165,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fim-n", type=int, default=5000, help="FIM features to precompute per task (default 5000)")
     p.add_argument("--budget", type=int, default=100, help="trainings per search study (default 100)")
     p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, all cores); with other work "
+                   "on the machine give fewer, or CPU figures drop many-fold (docs/performance.md)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -1,7 +1,7 @@
 """The benchmark networks, with every activation replaced by ``actbench.nn.Activation(name)``.
 
 * ``all_cnn_c``: All-CNN-C (Springenberg et al. 2015), 9 conv layers; weights per layer incl. bias
-  2688, 83040, 83040, 166080, 331968, 331968, 331968, 37056, 1930 (SPEC §6).
+  2688, 83040, 83040, 166080, 331968, 331968, 331968, 37056, 1930 (docs/generation.md).
 * ``resnet_cifar``: ResNet-n for CIFAR (He et al. 2016, §4.2): 3 stages of (n-2)/6 basic blocks with
   16/32/64 channels, identity shortcuts with zero-padding (option A); ResNet-56 has 853,018 weights
   for 10 classes.

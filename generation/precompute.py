@@ -1,5 +1,5 @@
 """Pre-training features of a task's candidates: outputs for every unique function of a space, FIM
-features for a chosen subset (SPEC §5), gathered into a *feature table* (table v1 with no metrics).
+features for a chosen subset (docs/generation.md), gathered into a *feature table* (table v1 with no metrics).
 
     # 1. which functions get a FIM feature: the 8 baselines plus a seeded random sample
     python -m generation.precompute sample --space large --n 5000 --seed 0 -o fim-functions.txt
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench import get_space
-from actbench.errors import NotInSpaceError
+from actbench.errors import NotInSpaceError, plural
 from actbench.ops import BASELINES
 from actbench.table import FimLayer, Provenance, TableInfo, TableWriter
 from generation.recipes import Recipe
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "sample":
             names = sample_functions(space, args.n, seed=args.seed, include_baselines=not args.no_baselines)
             args.output.write_text(f"# {command}\n" + "\n".join(names) + "\n")
-            print(f"wrote {len(names)} functions to {args.output}")
+            print(f"wrote {plural(len(names), 'function')} to {args.output}")
             return 0
         if args.fim is not None and not args.fim.is_dir():
             raise FileNotFoundError(f"--fim {args.fim}: no such folder (run generation.worker --fim-only first)")

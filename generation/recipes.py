@@ -1,7 +1,7 @@
 """Training recipes as typed, frozen configs: one per benchmark task.
 
 Every field a paper states is taken from it; where the source is silent the default is our choice and
-``notes`` says so (SPEC §6). A recipe is stored, whole, in every result and table it produces.
+``notes`` says so (docs/generation.md). A recipe is stored, whole, in every result and table it produces.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ register_recipe(Recipe(
                   "learning rate x0.1 after epochs 200, 250, 300",
         "our choice": "lr 0.01 (the paper grid-searched it); batch 128; the validation split (5,000 images "
                       "held out of the training set); crop+flip augmentation. Act-Bench-CNN's exact epochs "
-                      "and lr were not recovered (SPEC §6).",
+                      "and lr were not recovered (neither the paper nor its release states them).",
     },
 ))
 
@@ -123,7 +123,7 @@ register_recipe(Recipe(
     warmup_epochs=5, cooldown_epochs=5, clip_norm=1.0, loss="bce", augment="randaugment", mixup=0.1, cutmix=1.0,
     amp=True, seeds=(0,),
     notes={
-        "source": "SPEC §6: AdamW lr 4e-3, batch 256, decoupled weight decay 0.02, clipnorm 1.0, 5 warm-up + cosine "
+        "source": "Bingham & Miikkulainen 2023 (Act-Bench-ViT): AdamW lr 4e-3, batch 256, decoupled weight decay 0.02, clipnorm 1.0, 5 warm-up + cosine "
                   "+ 5 cool-down = 105 epochs, BCE, RandAugment (m 6, n 2), mixup 0.1, cutmix 1.0, random-resized "
                   "crop min 0.08, mixed precision, 1 run, no AutoInit",
         "our choice": "validation = test = Imagenette's val folder (as in the release); bf16 autocast for mixed "
@@ -148,7 +148,7 @@ register_recipe(Recipe(
 ))
 
 
-# --- the paper's new tasks (SPEC §6: searched in the large space with about 100 trainings each) ------
+# --- the paper's new tasks (the paper searched them in the large space with about 100 trainings each) ------
 
 register_recipe(RECIPES["cnn"].model_copy(update={
     "name": "cifar100-cnn", "benchmark": "cifar100-cnn", "description": "All-CNN-C on CIFAR-100",

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from actbench.errors import plural
 from actbench import get_space, parse
 from actbench._version import __version__
 from generation.data import DataSplits, load_data
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     _git_revision()  # stamp the revision of the code this process has loaded
-    print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {len(names)} functions, "
+    print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {plural(len(names), 'function')}, "
           f"{data.description}, device {args.device}", flush=True)
     counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,
                        retry_failed=args.retry_failed, limit=args.limit, fim_only=args.fim_only,

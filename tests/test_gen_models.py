@@ -21,7 +21,7 @@ def test_all_cnn_c_layer_weights_match_spec():
     convs = [l for l in m if isinstance(l, torch.nn.Conv2d)]
     assert [sum(p.numel() for p in c.parameters()) for c in convs] == [
         2688, 83040, 83040, 166080, 331968, 331968, 331968, 37056, 1930]
-    assert _fim_dims(m) == 13683  # SPEC §5: All-CNN-C's FIM feature has 13,683 dims
+    assert _fim_dims(m) == 13683  # docs/generation.md: All-CNN-C's FIM feature has 13,683 dims
     assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -30,7 +30,7 @@ def test_parameter_counts():
     assert count_parameters(resnet50("relu(x)")) == 25_557_032  # the standard ResNet-50
     v = mobilevitv2("swish(x)", num_classes=1000)
     assert 1.3e6 < count_parameters(v) < 1.45e6  # Mehta & Rastegari 2022: 1.4M for MobileViTv2-0.5
-    assert _fim_dims(mobilevitv2("swish(x)", num_classes=10)) == 10948  # SPEC §5: MobileViTv2-0.5 on Imagenette
+    assert _fim_dims(mobilevitv2("swish(x)", num_classes=10)) == 10948  # docs/generation.md: MobileViTv2-0.5 on Imagenette
 
 
 @pytest.mark.parametrize("builder, shape", [

@@ -187,7 +187,7 @@ def test_validator_structural(tmp_path, tamper, fragment):
     (lambda f: f["names"].__setitem__(1, "add(relu(x),zero(x))"), "row names are not unique"),
     (lambda f: f["flags/val_acc"].__setitem__(1, 0), "NaN values flagged ok"),
     (lambda f: f["flags/val_acc"].__setitem__(1, 9), "flags/val_acc has values outside"),
-    (lambda f: f["aliases/rows"].__setitem__(0, 7), "indices outside the table"),
+    (lambda f: f["aliases/rows"].__setitem__(0, 7), "outside the table"),
     (lambda f: f["outputs/points"].__setitem__(0, 3.0), "not the reference sample points"),
     (lambda f: f["outputs/h1"].__setitem__(0, 1), "outputs/h1 does not match"),
 ])

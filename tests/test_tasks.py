@@ -213,6 +213,16 @@ def test_cost_model_measures_and_projects(capsys):
     out = capsys.readouterr().out
     assert "digits" in out and "GFLOP/img" in out
     assert cost_main(["--tasks", "nope"]) == 2
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert cost_main(["--tasks", "digits", "--steps", "1", "--fim-n", "10", "--budget", "5", "--threads", "1"]) == 0
+        assert "cpu (1 threads)" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        cost_main(["--threads", "0"])
 
 
 def test_error_paths_say_what_to_do(tmp_path, capsys):

@@ -430,3 +430,11 @@ def test_resolved_spelling_cache_is_bounded_in_characters(monkeypatch):
     held = sum(len(k) for k in bench._resolved)
     assert held <= 100_000 and len(bench._resolved) < len(long_spellings)
     assert bench.query(long_spellings[-1]).representative == name  # beyond the cache: still answered
+
+
+def test_validate_in_a_child_that_dies_calls_the_file_damaged(tmp_path, monkeypatch):
+    """A child that exits without answering (libhdf5 can abort the process) is reported, not trusted."""
+    path = _table(tmp_path / "t.h5")
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    problems = validate_table(path, timeout=60)
+    assert len(problems) == 1 and "the process that read it failed (exit code 1" in problems[0]

@@ -121,7 +121,7 @@ def _add_search_commands(sub) -> None:
                    help="feature sets for surrogate strategies (default both)")
     s.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
     s.add_argument("--repeats", type=int, default=20, help="searches per strategy (default 20)")
-    s.add_argument("--plot", type=Path, help="write best-so-far validation accuracy vs evaluations (PNG)")
+    s.add_argument("--plot", type=Path, help="write regret vs evaluations, median and interquartile range, log scale (PNG)")
     s.add_argument("--json", type=Path, help="write every trajectory as JSON")
     s.set_defaults(func=_cmd_search)
 
@@ -133,19 +133,6 @@ def _add_search_commands(sub) -> None:
     pl.add_argument("--features", default="both", choices=["fim", "outputs", "both"])
     pl.add_argument("-o", "--output", type=Path, required=True)
     pl.set_defaults(func=_cmd_plot)
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as e:
-        from actbench.errors import MissingExtraError
-
-        raise MissingExtraError("plots need matplotlib: pip install 'actbench[search]'") from e
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -175,18 +162,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                                   "best_test": r.best_test.tolist(), "regret": r.regret.tolist()}
                                                  for r in rs] for label, rs in runs.items()}, indent=1))
     if args.plot:
-        plt = _pyplot()
+        from actbench._plot import plot_regret, pyplot
+
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4))
-        x = np.arange(1, args.budget + 1)
-        for label, rs in runs.items():
-            m = np.array([r.best_val for r in rs])
-            mean = np.nanmean(m, axis=0)
-            half = 1.96 * np.nanstd(m, axis=0, ddof=1) / np.sqrt(len(rs)) if len(rs) > 1 else 0 * mean
-            ax.plot(x, mean, label=label)
-            ax.fill_between(x, mean - half, mean + half, alpha=0.2)
-        ax.set_xlabel("functions evaluated")
-        ax.set_ylabel("best validation accuracy so far")
-        ax.set_title(f"{bench.name}: mean and 95% CI over {args.repeats} searches", fontsize=9)
+        plot_regret(ax, np.arange(1, args.budget + 1), {label: np.array([r.regret for r in rs])
+                                                         for label, rs in runs.items()},
+                    xlabel="functions evaluated")
+        ax.set_title(f"{bench.name}: median and interquartile range over {plural(args.repeats, 'search', 'searches')}",
+                     fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=130)
@@ -195,6 +179,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    from actbench._plot import FEATURE_WORDS, label_points, pyplot, trained_range
     from actbench.bench import ActBench
     from actbench.features import embedding
     from actbench.ops import BASELINES
@@ -202,21 +187,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     bench = ActBench(args.bench)
     emb = embedding(bench, args.features)
     val = bench.metric("val_acc")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     bad = np.isnan(val)
     ax.scatter(emb[bad, 0], emb[bad, 1], s=4, c="lightgrey", label="diverged")
-    sc = ax.scatter(emb[~bad, 0], emb[~bad, 1], s=4, c=val[~bad], cmap="viridis")
-    fig.colorbar(sc, ax=ax, label="validation accuracy")
-    for b in BASELINES:
-        if b in bench:
-            r = bench._find(b)[0]
-            ax.annotate(b.replace("(x)", ""), emb[r], fontsize=7, color="red")
-            ax.scatter(*emb[r], s=18, marker="x", c="red")
-    ax.set_title(f"{bench.name}: UMAP of {args.features} features (computed before any training)", fontsize=9)
+    vmin, vmax = trained_range(val)
+    order = np.flatnonzero(~bad)[np.argsort(val[~bad], kind="stable")]  # the best drawn last, on top
+    sc = ax.scatter(emb[order, 0], emb[order, 1], s=4, c=val[order], cmap="viridis", vmin=vmin, vmax=vmax)
+    fig.colorbar(sc, ax=ax, extend="min", pad=0.12,
+                 label=f"validation accuracy (colours span the trained functions' {vmin:.3f} to {vmax:.3f})")
+    rows = [(b.replace("(x)", ""), bench._find(b)[0]) for b in BASELINES if b in bench]
+    label_points(ax, emb[[r for _, r in rows]], [b for b, _ in rows])
+    ax.set_title(f"{bench.name}: UMAP embedding of the functions' {FEATURE_WORDS[args.features]}\n"
+                 f"(computed before any training)", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(args.output, dpi=130)
     print(f"wrote {args.output}")

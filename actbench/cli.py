@@ -114,7 +114,9 @@ def _add_search_commands(sub) -> None:
         description="Run search strategies against a table, REPEATS times each with seeds 0..REPEATS-1, and "
         "print the mean best validation accuracy after BUDGET evaluations, the test accuracy of that function, "
         "and the regret to the table's best. Strategies: random, evolution (regularized evolution over the "
-        "grammar), and the paper's surrogate search with a regressor: knr, rf, svr (on --features).")
+        "grammar), the paper's surrogate search with a regressor: knr, rf, svr (on --features), and any of "
+        "optuna:tpe, optuna:random, optuna:knr, optuna:rf, optuna:svr (Optuna's samplers, and ours as an "
+        "Optuna sampler; needs the optuna extra).")
     s.add_argument("--bench", "-b", default="mini", help="benchmark name or table path (default mini)")
     s.add_argument("--strategy", nargs="+", default=["knr", "random"], help="strategies (default: knr random)")
     s.add_argument("--features", nargs="+", default=["both"], choices=["fim", "outputs", "both"],
@@ -142,7 +144,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     bench = ActBench(args.bench)
     runs: dict[str, list] = {}
     for strat in args.strategy:
-        for feats in (args.features if strat in ("knr", "rf", "svr") else [None]):
+        surrogate = strat.split(":")[-1] in ("knr", "rf", "svr")
+        for feats in (args.features if surrogate else [None]):
             label = strat if feats is None else f"{strat}-{feats}"
             runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=args.budget,
                                       seed=seed) for seed in range(args.repeats)]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -119,8 +120,12 @@ class SearchResult:
                              "seconds": self.seconds})
 
 
-def run_search(bench, strategy: Strategy, *, budget: int, seed: int = 0) -> SearchResult:
+def run_search(bench, strategy, *, budget: int, seed: int = 0) -> SearchResult:
     """Run ``strategy`` until ``budget`` distinct functions have been evaluated on ``bench``.
+
+    ``strategy`` is a :class:`Strategy` or an Optuna sampler (wrapped in
+    :class:`actbench.samplers.OptunaStrategy`; give a callable ``(bench, rng) -> sampler`` to OptunaStrategy
+    for a sampler seeded per search).
 
     The table's budget counter is reset first and charged by every new function (an equivalent name is
     not charged again). A function the table cannot answer is told as NaN and not charged.
@@ -132,6 +137,10 @@ def run_search(bench, strategy: Strategy, *, budget: int, seed: int = 0) -> Sear
     """
     if not 1 <= budget <= len(bench):
         raise ValueError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget}")
+    if not isinstance(strategy, Strategy) and type(strategy).__module__.startswith("optuna"):
+        from actbench.samplers import OptunaStrategy
+
+        strategy = OptunaStrategy(strategy)
     t0 = time.perf_counter()
     bench.budget.reset()
     rng = np.random.default_rng(seed)
@@ -232,20 +241,34 @@ class SurrogateSearch:
                 self._queue.append(r)
 
     def ask(self) -> str:
-        while self._queue:
-            r = self._queue.pop(0)
-            if not self._evaluated[r]:
-                return self._space.names[r]
-        free = np.flatnonzero(~self._evaluated)
+        return self._space.names[self.next_row()]
+
+    def next_row(self, pending: Collection[int] = ()) -> int:
+        """The row :meth:`ask` names; rows in ``pending`` (being evaluated elsewhere) are never chosen.
+
+        Raises:
+            IndexError: every row is evaluated or pending.
+        """
+        for r in self._queue:  # the baselines first, in order; a pending one stays queued
+            if not self._evaluated[r] and r not in pending:
+                self._queue.remove(r)
+                return r
+        mask = ~self._evaluated
+        if pending:
+            mask = mask.copy()
+            mask[np.fromiter(pending, dtype=np.int64)] = False
+        free = np.flatnonzero(mask)
+        if not len(free):
+            raise IndexError("every candidate is evaluated or being evaluated")
         if not self._rows:
-            return self._space.names[int(self._rng.choice(free))]
+            return int(self._rng.choice(free))
         if self._knn is not None:
             pred = self._knn.predict()[free]
         else:
             self._model.fit(self._X[self._rows], np.asarray(self._y))
             pred = self._model.predict(self._X[free])
         best = np.flatnonzero(pred >= pred.max() - 1e-12)  # break ties at random, not by table order
-        return self._space.names[int(free[self._rng.choice(best)])]
+        return int(free[self._rng.choice(best)])
 
     def tell(self, name: str, val_acc: float) -> None:
         r = self._space.find(name)
@@ -324,14 +347,20 @@ class RegularizedEvolution:
 
 
 def make_strategy(name: str, *, features: str = "both") -> Strategy:
-    """``random``, ``evolution``, or a regressor name (``knr``, ``rf``, ``svr``) for :class:`SurrogateSearch`."""
+    """``random``, ``evolution``, a regressor name (``knr``, ``rf``, ``svr``) for :class:`SurrogateSearch`, or
+    ``optuna:<sampler>`` for an Optuna sampler (``optuna:tpe``, ``optuna:random``, ``optuna:knr`` ...; needs
+    the ``optuna`` extra, see :mod:`actbench.samplers`)."""
     from actbench.errors import did_you_mean
 
+    if name.startswith("optuna:"):
+        from actbench.samplers import OptunaStrategy
+
+        return OptunaStrategy(name.split(":", 1)[1], features=features)
     if name == "random":
         return RandomSearch()
     if name == "evolution":
         return RegularizedEvolution()
     if name in ("knr", "rf", "svr"):
         return SurrogateSearch(name, features)
-    known = ["random", "evolution", "knr", "rf", "svr"]
+    known = ["random", "evolution", "knr", "rf", "svr", "optuna:tpe", "optuna:random", "optuna:knr"]
     raise ValueError(f"unknown strategy {name!r}{did_you_mean(name, known)}; strategies: {', '.join(known)}")

@@ -135,11 +135,12 @@ def plot_regret(ax, x: np.ndarray, runs: dict[str, np.ndarray], *, xlabel: str) 
         m = np.asarray(m, dtype=float)
         m = np.where(np.isnan(m), np.nanmax(m) if np.isfinite(m).any() else 1.0, m)
         q25, med, q75 = (np.maximum(np.quantile(m, q, axis=0), floor) for q in (0.25, 0.5, 0.75))
-        top = max(top, float(med.max()))
+        top = max(top, float(med[len(med) // 20:].max()))  # the first 5 % of a search: off the scale
         (line,) = ax.plot(x, med, label=label)
         ax.fill_between(x, q25, q75, alpha=0.18, color=line.get_color(), lw=0)
     ax.set_yscale("log")
-    # the first random draws reach regrets near 1; what separates strategies is far below: crop to it
+    # the first random draws reach regrets near 1; what separates strategies is far below: crop to three
+    # times the highest median after the first 5 % of the evaluations
     ax.set_ylim(floor / 1.5, min(ax.get_ylim()[1], 3 * top))
     ax.axhline(floor, color="grey", ls=":", lw=1)
     ax.annotate("0 (the table's best found)", (0.99, floor), xycoords=("axes fraction", "data"), ha="right",

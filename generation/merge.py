@@ -18,32 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench import get_space
-from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, Provenance, TableInfo, TableWriter
+from actbench.results import aggregate, write_results_table
 from generation.recipes import Recipe
 
 __all__ = ["aggregate", "main", "merge"]
-
-_ACC = {"train_acc", "val_acc", "test_acc"}
-
-
-def aggregate(runs: list[dict]) -> tuple[dict[str, float], dict[str, int]]:
-    """Median over seeds with diverged runs counted as worst; returns (values, flags)."""
-    vals, flags = {}, {}
-    div = np.array([r["diverged"] for r in runs])
-    for col in METRICS:
-        x = np.array([r[col] for r in runs], dtype=float)
-        if col == "runtime_s":
-            vals[col], flags[col] = float(np.median(x)), 0
-            continue
-        worst = -np.inf if col in _ACC else np.inf
-        x = np.where(div | np.isnan(x), worst, x)
-        m = float(np.median(x)) if len(x) % 2 else float(np.sort(x)[len(x) // 2 - (col in _ACC)])
-        if np.isinf(m):
-            vals[col], flags[col] = float("nan"), DIVERGED
-        else:
-            vals[col], flags[col] = m, 0
-    return vals, flags
 
 
 def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str | None = None,
@@ -73,49 +51,10 @@ def merge(results: Path, out: Path, *, space: str | None = None, benchmark: str 
         if other != recipe:
             raise ValueError(f"{d['name']!r} was run with a different recipe than {docs[0]['name']!r}; "
                              "merge one recipe's results at a time")
-    layout = [FimLayer(*row) for row in docs[0]["fim_layout"]] if docs else None
-    sp = get_space(space) if space else None
-    k = len(recipe.seeds)
-    info = TableInfo(benchmark=benchmark or recipe.benchmark, space=space,
-                     description=description or recipe.description, n_seeds=k,
-                     aggregation=f"median of {k} runs (diverged runs count as worst)" if k > 1 else "single run",
-                     train_split="training split", val_split="validation split held out of the training set",
-                     test_split="test set", val_is_test=False)
-    if docs:
-        data = docs[0]["data"]
-        info = info.model_copy(update={"description": f"{info.description}; data: {data}",
-                                       "train_split": f"training split ({data})",
-                                       "val_split": f"validation split held out of the training set ({data})",
-                                       "test_split": f"test split ({data})"})
-    created = sorted(d["created"] for d in docs)
-    compute_h = sum(d["seconds"] for d in docs) / 3600
-    envs = sorted({json.dumps({k2: v for k2, v in d["env"].items() if k2 in ("git", "torch", "gpu", "device")},
-                              sort_keys=True) for d in docs})
-    prov = Provenance.now(
-        source="generation", description=f"trained by generation/ with recipe {recipe.name!r}",
-        command=command, config=recipe.model_dump(),
-        notes=tuple([f"environment: {e}" for e in envs]
-                    + ([f"FIM features in the {recipe.fim_convention!r} K-FAC convention"] if layout else [])
-                    + ([f"results written from {created[0]} to {created[-1]}; {compute_h:.2f} h of worker "
-                        f"compute in all"] if docs else [])
-                    + [f"failed (no values): {f['name']}: {f['error']}" for f in fails]),
-    )
-    counts = {"rows": 0, "failed": len(fails), "diverged_runs": 0}
-    with TableWriter(out, info=info, provenance=prov, seeds=list(recipe.seeds), fim_layers=layout,
-                     fim_convention=recipe.fim_convention if layout else None) as w:
-        for d in sorted(docs, key=lambda d: d["name"]):
-            vals, flags = aggregate(d["runs"])
-            fim = np.load(results / f"{_stem(results, d)}.fim.npy", allow_pickle=False)
-            per_seed = {c: [r[c] for r in d["runs"]] for c in METRICS}
-            counts["diverged_runs"] += sum(r["diverged"] for r in d["runs"])
-            w.add(d["name"], vals, flags=flags, per_seed=per_seed, seed_diverged=[r["diverged"] for r in d["runs"]],
-                  fim=fim, equivalents=sp.equivalents(d["name"]) if sp else ())
-            counts["rows"] += 1
-        for f in sorted(fails, key=lambda f: f["name"]):
-            w.add(f["name"], {}, flags={c: MISSING for c in METRICS},
-                  equivalents=sp.equivalents(f["name"]) if sp else ())
-            counts["rows"] += 1
-    return counts
+    return write_results_table(out, docs, fails, lambda d: np.load(results / f"{_stem(results, d)}.fim.npy",
+                                                                  allow_pickle=False),
+                               recipe=recipe.model_dump(), space=space, benchmark=benchmark,
+                               description=description, command=command)
 
 
 def _stem(results: Path, doc: dict) -> str:

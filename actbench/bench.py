@@ -536,9 +536,9 @@ def _resolve(name_or_path, *, revision, cache_dir, offline, source=None, accept_
                          f"benchmarks: {', '.join(b for b, s in BENCHMARKS.items() if s.json_name)}")
     path = Path(text).expanduser()
     if path.is_dir() and (path / "study.json").exists():  # a search study (generation.study): its table
-        if not (path / "study.h5").exists():
-            raise FileNotFoundError(f"the study {path} has recorded nothing yet (no study.h5)")
-        return path / "study.h5"
+        from actbench.study import study_table
+
+        return study_table(path)  # brought up to date with the study's storage first
     if path.is_dir():
         raise FileNotFoundError(f"{path} is a folder, not a table file (nor a study folder with study.json)")
     if path.exists() or path.suffix in (".h5", ".hdf5") or os.sep in text:

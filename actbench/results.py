@@ -47,9 +47,11 @@ def aggregate(runs: list[dict]) -> tuple[dict[str, float], dict[str, int]]:
 
 def write_results_table(out: Path, docs: Sequence[dict], fails: Sequence[dict], fim_of: Callable[[dict], np.ndarray],
                         *, recipe: dict[str, Any], space: str | None = None, benchmark: str | None = None,
-                        description: str | None = None, command: str | None = None) -> dict:
+                        description: str | None = None, command: str | None = None,
+                        notes: Sequence[str] = ()) -> dict:
     """Write the table of ``docs`` (results) and ``fails`` (failures) trained with ``recipe`` (a recipe as a
-    dict); ``fim_of(doc)`` gives a result's FIM feature. Returns counts."""
+    dict); ``fim_of(doc)`` gives a result's FIM feature; ``notes`` are added to the provenance. Returns
+    counts."""
     layout = [FimLayer(*row) for row in docs[0]["fim_layout"]] if docs else None
     sp = get_space(space) if space else None
     k = len(recipe["seeds"])
@@ -75,7 +77,7 @@ def write_results_table(out: Path, docs: Sequence[dict], fails: Sequence[dict], 
                     + ([f"FIM features in the {recipe.get('fim_convention')!r} K-FAC convention"] if layout else [])
                     + ([f"results written from {created[0]} to {created[-1]}; {compute_h:.2f} h of worker "
                         f"compute in all"] if docs else [])
-                    + [f"failed (no values): {f['name']}: {f['error']}" for f in fails]),
+                    + [f"failed (no values): {f['name']}: {f['error']}" for f in fails] + list(notes)),
     )
     counts = {"rows": 0, "failed": len(fails), "diverged_runs": 0}
     with TableWriter(out, info=info, provenance=prov, seeds=list(recipe["seeds"]), fim_layers=layout,

@@ -83,10 +83,13 @@ def _slots(bench) -> tuple[str, list[tuple[str, tuple[str, ...]]]] | None:
     return schema, params
 
 
-def search_space(bench) -> dict[str, BaseDistribution]:
-    """The table's functions as Optuna distributions: slots where the space allows, else the row index
-    (module docstring)."""
-    slots = _slots(bench)
+def search_space(bench, form: str = "auto") -> dict[str, BaseDistribution]:
+    """The table's functions as Optuna distributions: ``form="auto"`` gives slots where the space allows,
+    else the row index (module docstring); ``form="index"`` always the row index (for a table of sampled
+    candidates, where most slot combinations name no row)."""
+    if form not in ("auto", "index"):
+        raise ValueError(f"form must be 'auto' or 'index', got {form!r}")
+    slots = _slots(bench) if form == "auto" else None
     if slots is None:
         return {INDEX_PARAM: IntDistribution(0, len(bench) - 1)}
     return {name: CategoricalDistribution(choices) for name, choices in slots[1]}
@@ -114,6 +117,9 @@ def name_of(bench, params: Mapping[str, Any]) -> str:
 
 def row_of_trial(bench, params: Mapping[str, Any]) -> int | None:
     """The table row a trial's parameters name, or None (a name the table cannot answer)."""
+    if INDEX_PARAM in params:
+        i = params[INDEX_PARAM]
+        return int(i) if isinstance(i, (int, np.integer)) and 0 <= i < len(bench) else None
     try:
         hit = bench._find(name_of(bench, params))
     except ValueError:
@@ -121,9 +127,10 @@ def row_of_trial(bench, params: Mapping[str, Any]) -> int | None:
     return None if hit is None else hit[0]
 
 
-def params_of(bench, row: int) -> dict[str, Any]:
-    """Parameters that name table row ``row``: its own name's operators, or its index."""
-    slots = _slots(bench)
+def params_of(bench, row: int, form: str = "auto") -> dict[str, Any]:
+    """Parameters that name table row ``row``: its own name's operators, or its index (see
+    :func:`search_space` for ``form``)."""
+    slots = _slots(bench) if form == "auto" else None
     if slots is None:
         return {INDEX_PARAM: int(row)}
     from actbench.expr import parse
@@ -161,6 +168,12 @@ class SurrogateSampler(BaseSampler):
         embedding_seed: the UMAP seed of the cached embedding.
         embedding: an (n_rows, d) array to use instead of the cached UMAP embedding (a study computes its
             own once and stores it).
+        form: the parameters it proposes, ``"auto"`` or ``"index"`` (:func:`search_space`).
+
+    Trials it reads: a ``COMPLETE`` trial is an evaluated function with its value; a ``FAIL`` trial with
+    the user attribute ``error`` is a function that could not be trained (counted as 0, as divergence);
+    ``RUNNING`` and ``WAITING`` trials are pending; other trials (pruned, or failed because their worker
+    stopped heartbeating, which a retry re-queues) are ignored.
 
     Raises:
         ValueError: an unknown regressor or feature set, or an embedding of the wrong shape.
@@ -168,7 +181,7 @@ class SurrogateSampler(BaseSampler):
 
     def __init__(self, bench, regressor: str = "knr", features: str = "both", *, seed: int | None = None,
                  rng: np.random.Generator | None = None, embedding_seed: int = 0,
-                 embedding: np.ndarray | None = None) -> None:
+                 embedding: np.ndarray | None = None, form: str = "auto") -> None:
         from actbench.search import SearchSpace, SurrogateSearch
 
         self._bench = bench
@@ -185,8 +198,8 @@ class SurrogateSampler(BaseSampler):
         self._ready = False
         self._told: set[int] = set()  # trial numbers whose result the strategy has seen
         self._rows: dict[int, int | None] = {}  # trial number -> row, once its parameters are set
-        self._search_space = search_space(bench)
-        self.last_choice: int | None = None
+        self._form = form
+        self._search_space = search_space(bench, form)
 
     def _setup(self) -> None:
         if not self._ready:
@@ -205,18 +218,19 @@ class SurrogateSampler(BaseSampler):
             row = self.trial_row(t)
             if row is None:
                 continue
-            if t.state == TrialState.COMPLETE:
+            finished = t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+            if finished:
                 if t.number not in self._told:
                     self._told.add(t.number)
-                    self._strategy.tell(self._bench._table.names[row], float(t.value))
+                    value = float(t.value) if t.state == TrialState.COMPLETE else 0.0
+                    self._strategy.tell(self._bench._table.names[row], value)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 pending.add(row)
         try:
             row = self._strategy.next_row(pending)
         except IndexError:
             return {}  # nothing left: the trial samples independently (randomly) and the caller sees a repeat
-        self.last_choice = row
-        return params_of(self._bench, row)
+        return params_of(self._bench, row, self._form)
 
     def trial_row(self, t: FrozenTrial) -> int | None:
         """The table row of a trial (None while it has no parameters yet, or names no row)."""

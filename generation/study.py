@@ -1,54 +1,55 @@
-"""A surrogate-guided search with real training, shared by several workers through one folder.
+"""A surrogate-guided search with real training, on an Optuna study that any number of workers share.
 
     python -m generation.study init runs/c100 --task cifar100-resnet --features cifar100-resnet-features.h5 \\
-        --budget 100 [--surrogate knr] [--feature-set both] [--ttl 900]
+        --budget 100 [--surrogate knr] [--feature-set both] [--storage postgresql://host/db]
     python -m generation.study work runs/c100 --data-root /datasets      # on every GPU / in every array job
     python -m generation.study status runs/c100
-    actbench best runs/c100                                              # the best function so far
+    actbench best runs/c100                                              # the best functions so far
 
-Each worker repeatedly asks the study for the next function, trains it under the task's recipe, and
-records it. Asking happens under an exclusive lock on ``STUDY/lock`` (``fcntl.flock``), so every
-decision sees every other worker's claims and results:
+The study lives in an Optuna storage: SQLite in the study folder by default (one machine), or any
+SQLAlchemy URL Optuna accepts (PostgreSQL, MySQL: many machines), or ``journal:///path/file.log`` (Optuna's
+journal file on a shared file system). Optuna keeps the trials, serialises the workers' writes, records
+their heartbeats, fails the trial of a worker that stopped heartbeating and re-queues it (RDB storages);
+the Optuna dashboard reads the same storage. The folder keeps what ``init`` fixed (``study.json``), the
+candidates (the rows of a feature table) and the embedding the surrogate works on.
 
-1. the study is finished when ``budget`` functions are recorded;
-2. a claim whose worker stopped heartbeating for ``ttl_s`` seconds (killed, crashed, node lost) is
-   taken over first: its function is trained again by the asking worker, so nothing is lost. A claim of
-   a worker on the asking worker's own machine (same host, boot and pid namespace) whose process is
-   gone is taken over at once, without waiting for the TTL;
-3. the 8 baselines come first (those the feature table has), as in the paper;
-4. then the surrogate (a regressor on the cached 2-D embedding of the feature table, fitted on the
-   recorded functions' validation accuracy; diverged and failed count as 0) picks the unclaimed
-   candidate with the highest prediction. A candidate is trained under its shortest name
-   (``elu(x)``, not its class representative ``sum_n(zero(x),zero(x),elu(x))``);
-5. when the running claims already fill the budget the worker waits (a running claim may still expire).
+Each worker loops:
 
-A claim is a file ``claims/<class key>.json`` named by the function's equivalence class (two hashes of
-its outputs on the sample points, :func:`actbench.space.output_keys`), so two equivalent functions can
-never both be claimed. Its worker touches it every ``ttl_s / 4`` seconds. A worker records its result
-only if it still owns the claim (a worker that was paused past the TTL and lost its claim discards its
-result instead of duplicating a row). Results are written in ``generation.worker``'s format under
-``results/``, and after every record the study's table ``study.h5`` (table v1, written atomically) is
-rebuilt, so ``ActBench("runs/c100")`` or ``actbench best runs/c100`` can read it at any moment.
-``events.jsonl`` logs every claim, take-over, record and discard.
+1. the study is finished when ``budget`` functions are recorded (a failed training counts, as 0);
+2. trials of dead workers are failed and re-queued (``optuna.storages.fail_stale_trials``);
+3. while the running trials fill what is left of the budget, the worker waits (one may yet die);
+4. it asks Optuna for a trial: a re-queued function first, else the sampler's choice —
+   :class:`actbench.samplers.SurrogateSampler` (the 8 baselines, then the best prediction of the
+   surrogate on the embedding; never a function that is recorded, running or queued) or one of Optuna's
+   samplers (``--surrogate tpe`` / ``random``). The parameter is the candidate's row (``function``);
+5. **admission**: two workers asking at once can be given the same function. Each checks, after its trial
+   is stored, whether a trial with a lower number is running or recorded with the same function (rows
+   are distinct functions: the feature table holds one row per equivalence class), or whether recorded
+   trials and running ones with lower numbers already fill the budget; if so its trial is pruned (user
+   attribute ``duplicate_of`` or ``over_budget``) and it asks again. The lower number always wins, so
+   exactly one of the two trains;
+6. it trains the candidate under the task's recipe (heartbeats every ``heartbeat_s`` meanwhile) and
+   tells the validation accuracy (0.0 when diverged) with the result document and FIM feature as user
+   attributes; a worker whose trial was failed meanwhile (paused past the grace period, and re-queued
+   for another) discards its result. Then it rewrites ``study.h5``.
 
-The folder must be on a file system where ``flock`` works across the hosts that share it (local disk;
-NFSv4, Lustre or GPFS mounted with locking), and the hosts' clocks must agree to well within the TTL.
+``study.h5`` is derived from the storage; every reader (``status``, ``best``, ``ActBench(folder)``) checks
+that it holds exactly the recorded functions and rebuilds it when not (:mod:`actbench.study`).
+This module replaced a claim-file protocol of our own (flock, TTL heartbeats, take-overs): 670 lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
-import json
+import io
 import os
 import socket
 import sys
 import threading
 import time
 import traceback
-import uuid
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -57,14 +58,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actbench._version import __version__
 from actbench.ops import BASELINES
+from actbench.study import STUDY_FILE, TABLE_FILE, open_storage, recorded, storage_url, study_table
 from actbench.table import sha256_file
 from generation.recipes import Recipe
 from generation.worker import _atomic_write as _write_atomic
 
-__all__ = ["Claim", "Study", "StudyConfig", "StudyError", "main", "work"]
+__all__ = ["Study", "StudyConfig", "StudyError", "main", "work"]
 
-STUDY_FORMAT = "actbench-study-v1"
-WAIT = "wait"
+STUDY_FORMAT = "actbench-study-v2"
+SAMPLERS = ("knr", "rf", "svr", "tpe", "random")
 
 
 class StudyError(ValueError):
@@ -77,16 +79,20 @@ class StudyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: str = STUDY_FORMAT
-    name: str
+    name: str = Field(description="the Optuna study name in the storage")
     task: str
     recipe: Recipe
     features_table: str = Field(description="path of the feature table the candidates and embedding come from")
     features_sha256: str
     feature_set: Literal["fim", "outputs", "both"]
-    surrogate: Literal["knr", "rf", "svr"]
+    surrogate: Literal["knr", "rf", "svr", "tpe", "random"]
     budget: int = Field(ge=1)
-    ttl_s: float = Field(gt=0)
     seed: int = 0
+    storage: str | None = Field(default=None, description="Optuna storage URL; None: study.db in the folder")
+    heartbeat_s: int = Field(default=60, ge=1, description="seconds between a running trial's heartbeats")
+    grace_s: int = Field(default=180, ge=1, description="a trial without a heartbeat for this long is failed "
+                                                        "and re-queued")
+    max_retry: int = Field(default=3, ge=0, description="re-queues of one function whose workers keep dying")
     n_candidates: int
     first: tuple[str, ...] = Field(default=(), description="candidates evaluated before the surrogate (baselines)")
     features_fim_convention: Literal["reference", "kfac"] | None = Field(
@@ -95,47 +101,8 @@ class StudyConfig(BaseModel):
     actbench_version: str = __version__
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One worker's hold on one function."""
-
-    key: str
-    name: str
-    token: str
-    worker: str
-    takeover: bool = False
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or None when it does not exist
-    or has exited (a zombie that its parent has not reaped yet counts as exited)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # the name in (...) may hold spaces
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else int(fields[19])  # state is field 3, start time field 22
-
-
-def _machine() -> dict:
-    """What makes a pid meaningful: host, boot and pid namespace (Linux; empty elsewhere)."""
-    try:
-        return {"host": socket.gethostname(), "boot_id": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
-                "pidns": os.stat("/proc/self/ns/pid").st_ino}
-    except OSError:
-        return {}
-
-
-def _process_gone(rec: dict) -> bool:
-    """True when a claim's worker ran on this machine (same host, boot and pid namespace) and its process
-    no longer exists (or its pid now belongs to a later process). False when that cannot be known."""
-    here = _machine()
-    if not here or any(rec.get(k) != v for k, v in here.items()) or "start" not in rec:
-        return False
-    return _start_ticks(rec["pid"]) != rec["start"]
 
 
 def _training_names(tab) -> list[str]:
@@ -150,44 +117,37 @@ def _training_names(tab) -> list[str]:
     return best
 
 
-def _key(h1: int, h2: int) -> str:
-    return f"{int(h1):016x}{int(h2):016x}"
-
-
 class Study:
     """A study folder. ``Study.create`` makes one; ``Study(path)`` opens it."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        cfg = self.path / "study.json"
+        cfg = self.path / STUDY_FILE
         if not cfg.is_file():
-            raise StudyError(f"{self.path} is not a study (no study.json); create one with "
+            raise StudyError(f"{self.path} is not a study (no {STUDY_FILE}); create one with "
                              "python -m generation.study init")
+        from actbench.study import read_config
+
+        read_config(self.path)  # refuses an older study format with a way out
         self.config = StudyConfig.model_validate_json(cfg.read_text())
-        self.claims_dir = self.path / "claims"
-        self.results_dir = self.path / "results"
-        self.table_path = self.path / "study.h5"
+        self.table_path = self.path / TABLE_FILE
         self._candidates: list[str] | None = None
-        self._keys: list[str] | None = None
         self._embedding: np.ndarray | None = None
-        self._row_of: dict[str, int] | None = None
-        self._first_rows: list[int] | None = None
-        self._key_of_name: dict[str, str] | None = None
 
     # --- creation -------------------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, task: str, features: str | os.PathLike, budget: int,
-               surrogate: str = "knr", feature_set: str = "both", ttl_s: float = 900.0, seed: int = 0,
-               recipe: Recipe | None = None, name: str | None = None,
-               embedding: np.ndarray | None = None, other_task_features: bool = False,
-               other_fim_convention: bool = False) -> Study:
-        """Make a study folder: the candidates (rows of the feature table that have the features needed),
-        their class keys, and the embedding the surrogate works on, computed once here.
+               surrogate: str = "knr", feature_set: str = "both", seed: int = 0, recipe: Recipe | None = None,
+               name: str | None = None, storage: str | None = None, heartbeat_s: int = 60,
+               grace_s: int | None = None, max_retry: int = 3, embedding: np.ndarray | None = None,
+               other_task_features: bool = False, other_fim_convention: bool = False) -> Study:
+        """Make a study folder and its Optuna study: the candidates (rows of the feature table that have the
+        features needed) and the embedding the surrogate works on, computed once here.
 
         Raises:
-            StudyError: the folder is already a study, the feature table lacks the features asked for,
-                or the budget exceeds the candidates.
+            StudyError: the folder is already a study, the storage already has a study of that name, the
+                feature table lacks the features asked for, or the budget exceeds the candidates.
 
         ``embedding`` replaces the UMAP embedding by one of your own: an (n_rows, d) array, one row per row
         of the feature table (``feature_set`` is then only a label). FIM features computed for another
@@ -201,17 +161,19 @@ class Study:
         from generation.tasks import get_task
 
         path = Path(path)
-        if (path / "study.json").exists():
+        if (path / STUDY_FILE).exists():
             raise StudyError(f"{path} is already a study; open it with 'work' or 'status', or pick a new folder")
         if feature_set not in FEATURE_SETS:
             raise StudyError(f"feature set must be one of {FEATURE_SETS}, got {feature_set!r}")
-        if surrogate not in ("knr", "rf", "svr"):
-            raise StudyError(f"surrogate must be knr, rf or svr, got {surrogate!r}")
+        if surrogate not in SAMPLERS:
+            raise StudyError(f"surrogate must be one of {', '.join(SAMPLERS)}, got {surrogate!r}")
         t = get_task(task)
         recipe = recipe or t.recipe
         bench = ActBench(features)
         tab = bench._table
-        if feature_set in ("fim", "both") and embedding is None:
+        needs_emb = surrogate in ("knr", "rf", "svr") and embedding is None
+        uses_fim = feature_set in ("fim", "both") and needs_emb
+        if uses_fim:
             if not tab.n_fim:
                 raise StudyError(f"{features} has no FIM features; use --feature-set outputs, or compute FIM "
                                  "features (generation.precompute)")
@@ -220,12 +182,11 @@ class Study:
                                  f"feature; for --feature-set {feature_set} build the table with "
                                  "'generation.precompute table --only-fim', or use --feature-set outputs")
         made_by = bench.provenance.config or {}
-        if (feature_set in ("fim", "both") and embedding is None and not other_task_features
-                and made_by.get("model") and (made_by.get("model"), made_by.get("data")) != (recipe.model, recipe.data)):
+        if (uses_fim and not other_task_features and made_by.get("model")
+                and (made_by.get("model"), made_by.get("data")) != (recipe.model, recipe.data)):
             raise StudyError(f"{features} holds FIM features of {made_by.get('model')} on {made_by.get('data')}, but "
                              f"task {task!r} trains {recipe.model} on {recipe.data}; compute the task's own "
                              "(generation.precompute), or pass --other-task-features to use them anyway")
-        uses_fim = feature_set in ("fim", "both") and embedding is None
         if (uses_fim and not other_fim_convention and bench.fim_convention is not None
                 and bench.fim_convention != recipe.fim_convention):
             raise StudyError(f"{features} holds FIM features in the {bench.fim_convention!r} K-FAC convention, but "
@@ -241,9 +202,8 @@ class Study:
                 raise StudyError(f"embedding must be a finite ({len(bench)}, d) array, one row per row of "
                                  f"{features}; got shape {emb.shape}")
         else:
-            emb = umap_embedding(bench, feature_set, seed=seed)
+            emb = umap_embedding(bench, feature_set, seed=seed) if needs_emb else np.zeros((len(bench), 1))
         names = _training_names(tab)
-        keys = [_key(a, b) for a, b in zip(tab.h1, tab.h2)]
         first = []
         for b in BASELINES:
             hit = bench._find(b)
@@ -251,22 +211,25 @@ class Study:
                 first.append(names[hit[0]])
         cfg = StudyConfig(name=name or path.name, task=t.name, recipe=recipe,
                           features_table=str(Path(features).resolve()), features_sha256=sha256_file(features),
-                          feature_set=feature_set, surrogate=surrogate, budget=budget, ttl_s=ttl_s, seed=seed,
-                          n_candidates=len(names), first=tuple(first),
+                          feature_set=feature_set, surrogate=surrogate, budget=budget, seed=seed, storage=storage,
+                          heartbeat_s=heartbeat_s, grace_s=grace_s or 3 * heartbeat_s, max_retry=max_retry,
+                          n_candidates=len(names), first=tuple(first) if surrogate in ("knr", "rf", "svr") else (),
                           features_fim_convention=bench.fim_convention if uses_fim else None, created=_now())
+        import optuna
+
         path.mkdir(parents=True, exist_ok=True)
-        (path / "claims").mkdir(exist_ok=True)
-        (path / "results").mkdir(exist_ok=True)
+        url = storage_url(path, cfg.model_dump())
+        try:
+            optuna.create_study(study_name=cfg.name, storage=open_storage(url), direction="maximize")
+        except optuna.exceptions.DuplicatedStudyError as e:
+            raise StudyError(f"the storage {url} already has a study named {cfg.name!r}; pick another --name") from e
         _write_atomic(path / "candidates.txt", "\n".join(names) + "\n")
-        _write_atomic(path / "keys.txt", "\n".join(keys) + "\n")
         tmp = path / f".embedding.npy.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
             np.save(f, np.asarray(emb, dtype=np.float64), allow_pickle=False)
         os.replace(tmp, path / "embedding.npy")
-        _write_atomic(path / "study.json", cfg.model_dump_json(indent=2))  # last: its presence means ready
-        study = cls(path)
-        study._log({"event": "init", "candidates": len(names), "budget": budget})
-        return study
+        _write_atomic(path / STUDY_FILE, cfg.model_dump_json(indent=2))  # last: its presence means ready
+        return cls(path)
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -274,20 +237,7 @@ class Study:
     def candidates(self) -> list[str]:
         if self._candidates is None:
             self._candidates = (self.path / "candidates.txt").read_text().splitlines()
-            self._keys = (self.path / "keys.txt").read_text().splitlines()
         return self._candidates
-
-    @property
-    def keys(self) -> list[str]:
-        self.candidates
-        return self._keys
-
-    @property
-    def row_of(self) -> dict[str, int]:
-        """Candidate row by class key."""
-        if self._row_of is None:
-            self._row_of = {k: i for i, k in enumerate(self.keys)}
-        return self._row_of
 
     @property
     def embedding(self) -> np.ndarray:
@@ -295,238 +245,144 @@ class Study:
             self._embedding = np.load(self.path / "embedding.npy", allow_pickle=False)
         return self._embedding
 
-    @contextlib.contextmanager
-    def lock(self):
-        """The study's exclusive lock (blocking)."""
-        with open(self.path / "lock", "a") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    @property
+    def storage_url(self) -> str:
+        return storage_url(self.path, self.config.model_dump())
 
-    def claims(self) -> dict[str, dict]:
-        """Every claim by class key, with ``age_s`` (seconds since its last heartbeat) added."""
-        out, now = {}, time.time()
-        for p in self.claims_dir.glob("*.json"):
-            rec = json.loads(p.read_text())  # written by rename: never seen half-written
-            rec["age_s"] = now - p.stat().st_mtime
-            out[p.stem] = rec
-        return out
-
-    def status(self) -> dict:
-        claims = self.claims()
-        done = [c for c in claims.values() if c["state"] in ("done", "failed")]
-        running = [c for c in claims.values() if c["state"] == "running"]
-        stale = [c for c in running if c["age_s"] > self.config.ttl_s or _process_gone(c)]
-        return {"budget": self.config.budget, "recorded": len(done),
-                "failed": sum(c["state"] == "failed" for c in done), "running": len(running) - len(stale),
-                "expired": len(stale), "candidates": self.config.n_candidates,
-                "finished": len(done) >= self.config.budget}
-
-    def _log(self, event: dict) -> None:
-        line = json.dumps({"time": _now(), **event}) + "\n"
-        with open(self.path / "events.jsonl", "a") as f:  # one write of one line: appends do not interleave
-            f.write(line)
-
-    def events(self) -> list[dict]:
-        p = self.path / "events.jsonl"
-        return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
-
-    def trajectory(self):
-        """The recorded functions in the order they were recorded, with their validation accuracy (the
-        table's aggregate; NaN when diverged or failed) and the best so far, as a DataFrame."""
-        import pandas as pd
-
-        from actbench import ActBench
-
-        rows = [e for e in self.events() if e["event"] in ("record", "failed")]
-        cols = ["function", "worker", "time", "val_acc", "best_val"]
-        if not rows or not self.table_path.exists():
-            return pd.DataFrame(columns=cols)
-        bench = ActBench(self.table_path)
-        vals = np.array([bench.query(e["name"]).val_acc for e in rows], dtype=float)
-        best = np.fmax.accumulate(np.where(np.isnan(vals), -np.inf, vals))
-        return pd.DataFrame({"function": [e["name"] for e in rows], "worker": [e["worker"] for e in rows],
-                             "time": [e["time"] for e in rows], "val_acc": vals,
-                             "best_val": np.where(np.isinf(best), np.nan, best)})
-
-    # --- the protocol ---------------------------------------------------------------------------
-
-    def next_claim(self, worker: str) -> Claim | None | str:
-        """The next function for ``worker`` (a :class:`Claim`), ``None`` when the study is finished, or
-        ``"wait"`` when the budget is taken by running claims that may yet expire."""
-        with self.lock():
-            claims = self.claims()
-            done = [k for k, c in claims.items() if c["state"] in ("done", "failed")]
-            if len(done) >= self.config.budget:
-                return None
-            stale = sorted((c["age_s"], k) for k, c in claims.items() if c["state"] == "running"
-                           and (c["age_s"] > self.config.ttl_s or _process_gone(c)))
-            if stale:
-                key = stale[-1][1]
-                old = claims[key]
-                claim = self._write_claim(key, old["name"], worker, takeover=True)
-                why = "silent past the TTL" if old["age_s"] > self.config.ttl_s else "its process is gone"
-                self._log({"event": "takeover", "name": old["name"], "key": key, "worker": worker,
-                           "from_worker": old["worker"], "silent_s": round(old["age_s"], 1), "why": why})
-                return claim
-            if len(claims) >= self.config.budget:
-                return WAIT
-            row = self._choose(claims)
-            if row is None:
-                return WAIT if len(done) < len(claims) else None
-            claim = self._write_claim(self.keys[row], self.candidates[row], worker)
-            self._log({"event": "claim", "name": claim.name, "key": claim.key, "worker": worker})
-            return claim
-
-    def _write_claim(self, key: str, name: str, worker: str, *, takeover: bool = False) -> Claim:
-        token = uuid.uuid4().hex
-        rec = {"key": key, "name": name, "state": "running", "worker": worker, "token": token,
-               "host": socket.gethostname(), "pid": os.getpid(), "start": _start_ticks(os.getpid()),
-               **_machine(), "claimed": _now()}
-        _write_atomic(self.claims_dir / f"{key}.json", json.dumps(rec))
-        return Claim(key, name, token, worker, takeover)
-
-    def _targets(self) -> dict[str, float]:
-        """Validation accuracy of every recorded function by class key (diverged and failed: 0)."""
-        from generation.merge import aggregate
-
-        if self._key_of_name is None:
-            self._key_of_name = dict(zip(self.candidates, self.keys))
-        key_of = self._key_of_name
-        out = {}
-        for p in self.results_dir.glob("*.json"):
-            d = json.loads(p.read_text())
-            key = key_of.get(d["name"])
-            if key is None:
-                continue
-            if p.name.endswith(".failed.json"):
-                out.setdefault(key, 0.0)
-                continue
-            v = aggregate(d["runs"])[0]["val_acc"] if d.get("runs") else float("nan")
-            out[key] = 0.0 if np.isnan(v) else float(v)
-        return out
-
-    def _choose(self, claims: dict[str, dict]) -> int | None:
-        row_of = self.row_of
-        if self._first_rows is None:
-            wanted = set(self.config.first)
-            found = {n: i for i, n in enumerate(self.candidates) if n in wanted}
-            self._first_rows = [found[n] for n in self.config.first]
-        for row in self._first_rows:
-            if self.keys[row] not in claims:
-                return row
-        taken = np.zeros(len(self.keys), dtype=bool)
-        taken[[row_of[k] for k in claims if k in row_of]] = True
-        free = np.flatnonzero(~taken)
-        if not len(free):
-            return None
-        rng = np.random.default_rng([self.config.seed, len(claims)])
-        targets = {k: v for k, v in self._targets().items() if k in row_of}
-        if not targets:
-            return int(rng.choice(free))
-        from actbench.surrogate import make_regressor
-
-        rows = np.array([row_of[k] for k in targets])
-        model = make_regressor(self.config.surrogate, seed=self.config.seed)
-        model.fit(self.embedding[rows], np.array(list(targets.values())))
-        pred = model.predict(self.embedding[free])
-        best = np.flatnonzero(pred >= pred.max() - 1e-12)  # ties at random, not by table order
-        return int(free[rng.choice(best)])
-
-    def owns(self, claim: Claim) -> bool:
-        try:
-            rec = json.loads((self.claims_dir / f"{claim.key}.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return False
-        return rec.get("token") == claim.token and rec.get("state") == "running"
-
-    def heartbeat(self, claim: Claim) -> bool:
-        """Refresh the claim; False when it is no longer this worker's."""
-        if not self.owns(claim):
-            return False
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(self.claims_dir / f"{claim.key}.json")
-        return True
-
-    def record(self, claim: Claim, result: dict, fim_npy: bytes) -> bool:
-        """Write a trained function's result if ``claim`` is still this worker's; rebuild the table.
-        Returns False (and keeps nothing) when the claim was lost."""
-        from generation.worker import write_result
-
-        with self.lock():
-            if not self.owns(claim):
-                self._log({"event": "discard", "name": claim.name, "key": claim.key, "worker": claim.worker,
-                           "why": "the claim expired and another worker took it over"})
-                return False
-            write_result(self.results_dir, result, fim_npy)
-            self._finish_claim(claim, "done")
-            accs = [r["val_acc"] for r in result["runs"]]
-            self._log({"event": "record", "name": claim.name, "key": claim.key, "worker": claim.worker,
-                       "val_acc": accs, "seconds": round(result["seconds"], 2)})
-            self.rebuild_table()
-            return True
-
-    def fail(self, claim: Claim, error: BaseException) -> bool:
-        """Record that training ``claim`` raised (kept in the table as missing; not retried)."""
-        from generation.worker import result_key
-
-        with self.lock():
-            if not self.owns(claim):
-                return False
-            doc = {"format": "actbench-result-v1", "name": claim.name, "error": f"{type(error).__name__}: {error}",
-                   "traceback": "".join(traceback.format_exception(error)), "recipe": self.config.recipe.model_dump(),
-                   "created": _now()}
-            _write_atomic(self.results_dir / f"{result_key(claim.name)}.failed.json", json.dumps(doc))
-            self._finish_claim(claim, "failed")
-            self._log({"event": "failed", "name": claim.name, "key": claim.key, "worker": claim.worker,
-                       "error": doc["error"]})
-            self.rebuild_table()
-            return True
-
-    def _finish_claim(self, claim: Claim, state: str) -> None:
-        p = self.claims_dir / f"{claim.key}.json"
-        rec = json.loads(p.read_text())
-        rec.update(state=state, finished=_now())
-        _write_atomic(p, json.dumps(rec))
-
-    def rebuild_table(self) -> None:
-        """Write ``study.h5`` from the recorded results (called under the lock)."""
-        from generation.merge import merge
+    def optuna_study(self, *, worker: str | None = None):
+        """The study's ``optuna.Study``: for a worker (``worker`` given) with the sampler and a heartbeat
+        storage whose stale trials are re-queued (the worker enforces ``max_retry``), else for reading."""
+        import optuna
 
         cfg = self.config
-        merge(self.results_dir, self.table_path, benchmark=f"study-{cfg.name}",
-              description=f"surrogate-guided search study {cfg.name!r}: task {cfg.task} ({cfg.recipe.description}), "
-                          f"{cfg.surrogate} on {cfg.feature_set} features of {Path(cfg.features_table).name}, "
-                          f"budget {cfg.budget}",
-              command=f"python -m generation.study work {self.path}")
+        if worker is None:
+            return optuna.load_study(study_name=cfg.name, storage=open_storage(self.storage_url))
+        storage = open_storage(self.storage_url, heartbeat_s=cfg.heartbeat_s, grace_s=cfg.grace_s, max_retry=None)
+        return optuna.load_study(study_name=cfg.name, storage=storage, sampler=self._sampler(worker))
+
+    def _sampler(self, worker: str):
+        import optuna
+
+        cfg = self.config
+        if cfg.surrogate in ("tpe", "random"):
+            seed = (cfg.seed * 1_000_003 + sum(worker.encode())) % 2**31  # workers must not propose alike
+            cls = optuna.samplers.TPESampler if cfg.surrogate == "tpe" else optuna.samplers.RandomSampler
+            return cls(seed=seed)
+        from actbench import ActBench
+        from actbench.samplers import SurrogateSampler
+
+        return SurrogateSampler(ActBench(cfg.features_table), cfg.surrogate, cfg.feature_set, seed=cfg.seed,
+                                embedding=self.embedding, form="index")
+
+    def trials(self):
+        return self.optuna_study().get_trials(deepcopy=False)
+
+    def status(self) -> dict:
+        from optuna.trial import TrialState
+
+        trials = self.trials()
+        done, failed = recorded(trials)
+        pruned = [t for t in trials if t.state == TrialState.PRUNED]
+        return {"budget": self.config.budget, "recorded": len(done) + len(failed), "failed": len(failed),
+                "running": sum(t.state == TrialState.RUNNING for t in trials),
+                "queued": sum(t.state == TrialState.WAITING for t in trials),
+                "lost": sum(t.state == TrialState.FAIL and "error" not in t.user_attrs for t in trials),
+                "duplicates": sum("duplicate_of" in t.user_attrs for t in pruned),
+                "candidates": self.config.n_candidates,
+                "finished": len(done) + len(failed) >= self.config.budget}
+
+    def trajectory(self):
+        """The recorded functions in the order they were recorded, with their validation accuracy (NaN when
+        diverged or failed) and the best so far, as a DataFrame."""
+        import pandas as pd
+
+        done, failed = recorded(self.trials())
+        rows = sorted(done + failed, key=lambda t: t.datetime_complete)
+        from actbench.results import aggregate
+
+        vals = np.array([aggregate(t.user_attrs["result"]["runs"])[0]["val_acc"] if "result" in t.user_attrs
+                         else np.nan for t in rows], dtype=float)
+        best = np.fmax.accumulate(np.where(np.isnan(vals), -np.inf, vals)) if len(vals) else vals
+        return pd.DataFrame({"trial": [t.number for t in rows], "function": [t.user_attrs["function"] for t in rows],
+                             "worker": [t.user_attrs.get("worker") for t in rows],
+                             "time": [t.datetime_complete.isoformat(timespec="seconds") for t in rows],
+                             "val_acc": vals, "best_val": np.where(np.isinf(best), np.nan, best)})
+
+    def table(self) -> Path:
+        """``study.h5``, brought up to date with the storage (:func:`actbench.study.study_table`)."""
+        return study_table(self.path)
+
+    # --- admission ------------------------------------------------------------------------------
+
+    def verdict(self, trials, number: int, row: int) -> dict | None:
+        """Why trial ``number`` (training candidate ``row``) must not train, or None (module docstring, 5)."""
+        from optuna.trial import TrialState
+
+        done, failed = recorded(trials)
+        failed_numbers = {t.number for t in failed}
+        for t in trials:
+            if t.number < number and t.params.get("function") == row and (
+                    t.state in (TrialState.RUNNING, TrialState.COMPLETE) or t.number in failed_numbers):
+                return {"duplicate_of": t.number}
+        ahead = sum(t.state == TrialState.RUNNING and t.number < number for t in trials)
+        if len(done) + len(failed) + ahead >= self.config.budget:
+            return {"over_budget": True}
+        return None
 
 
 class _Heartbeat(threading.Thread):
-    def __init__(self, study: Study, claim: Claim, interval: float, log) -> None:
+    """Records a trial's heartbeat every ``interval`` seconds (Optuna does so only inside ``optimize``)."""
+
+    def __init__(self, storage, trial_id: int, interval: float) -> None:
         super().__init__(daemon=True)
-        self.study, self.claim, self.interval, self.log = study, claim, interval, log
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
         self.stop = threading.Event()
-        self.lost = False
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
-            if not self.study.heartbeat(self.claim):
-                self.lost = True
-                self.log(f"lost the claim on {self.claim.name} (expired); its result will be discarded")
-                return
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a database hiccup: the next beat retries; a long outage fails the trial
+                pass
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Silence what Optuna says about using heartbeats outside ``optimize`` (we record them ourselves) and
+    about ``fail_stale_trials`` being experimental (since 2.9)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        yield
 
 
 def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, max_functions: int | None = None,
          time_limit_s: float | None = None, poll_s: float | None = None, log=print) -> dict:
-    """Ask, train, record until the study is finished (or ``max_functions`` are recorded, or the time left
+    """Ask, train, tell until the study is finished (or ``max_functions`` are recorded, or the time left
     of ``time_limit_s`` is shorter than the longest function this worker has trained); returns counts."""
+    cfg = study.config
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    poll = poll_s if poll_s is not None else min(30.0, cfg.heartbeat_s)
+    ost = study.optuna_study(worker=worker)
+    storage = ost._storage  # Optuna keeps heartbeats per trial id, which only the storage API takes
+    beats = hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None
+    with _quiet_optuna():
+        return _work(study, ost, storage, beats, data=data, device=device, worker=worker,
+                     max_functions=max_functions, time_limit_s=time_limit_s, poll=poll, log=log)
+
+
+def _work(study: Study, ost, storage, beats: bool, *, data, device, worker, max_functions, time_limit_s, poll,
+          log) -> dict:
+    import optuna
+    from optuna.trial import TrialState
+
+    from actbench.results import aggregate
     from generation.worker import compute_result
 
-    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    poll = poll_s if poll_s is not None else min(30.0, study.config.ttl_s / 4)
-    counts = {"recorded": 0, "failed": 0, "discarded": 0, "takeovers": 0}
+    cfg = study.config
+    counts = {"recorded": 0, "failed": 0, "discarded": 0, "retries": 0, "refused": 0}
     t_start, longest = time.monotonic(), 0.0
     while max_functions is None or counts["recorded"] + counts["failed"] < max_functions:
         if time_limit_s is not None and time.monotonic() - t_start + longest > time_limit_s:
@@ -534,34 +390,86 @@ def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, 
                 f"the longest function took {longest:.0f} s")
             counts["stopped_for_time"] = True
             break
-        claim = study.next_claim(worker)
-        if claim is None:
+        if beats:
+            optuna.storages.fail_stale_trials(ost)  # dead workers' trials: failed, and re-queued
+        trials = ost.get_trials(deepcopy=False)
+        done, failed = recorded(trials)
+        if len(done) + len(failed) >= cfg.budget:
             break
-        if claim == WAIT:
-            time.sleep(poll)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if len(done) + len(failed) + running >= cfg.budget:
+            time.sleep(poll)  # the budget is taken by running trials; one may yet die
             continue
-        counts["takeovers"] += claim.takeover
-        log(f"{worker}: {'taking over' if claim.takeover else 'training'} {claim.name}")
-        hb = _Heartbeat(study, claim, study.config.ttl_s / 4, log)
-        hb.start()
+        trial = ost.ask()
+        if beats:
+            storage.record_heartbeat(trial._trial_id)  # from now on a dead worker is noticed
+        row = trial.suggest_int("function", 0, cfg.n_candidates - 1)
+        name = study.candidates[row]
+        trial.set_user_attr("function", name)
+        trial.set_user_attr("worker", worker)
+        why = study.verdict(ost.get_trials(deepcopy=False), trial.number, row)
+        if why is not None:
+            for k, v in why.items():
+                trial.set_user_attr(k, v)
+            ost.tell(trial, state=TrialState.PRUNED)
+            counts["refused"] += 1
+            continue
+        history = storage.get_trial(trial._trial_id).system_attrs.get("retry_history", [])  # set by the retry
+        if history:
+            counts["retries"] += 1
+            log(f"{worker}: retrying {name} (trial {history[0]}: its worker stopped heartbeating)")
+            if len(history) > cfg.max_retry:
+                trial.set_user_attr("error", f"its workers died {len(history)} times (trials {history})")
+                ost.tell(trial, state=TrialState.FAIL)
+                counts["failed"] += 1
+                continue
+        else:
+            log(f"{worker}: training {name} (trial {trial.number})")
+        hb = _Heartbeat(storage, trial._trial_id, cfg.heartbeat_s) if beats else None
+        if hb:
+            hb.start()
         t_fn = time.monotonic()
         try:
-            result, buf = compute_result(study.config.recipe, claim.name, data, device,
-                                         extra={"study": {"name": study.config.name, "worker": worker}})
+            result, buf = compute_result(cfg.recipe, name, data, device,
+                                         extra={"study": {"name": cfg.name, "worker": worker, "trial": trial.number}})
         except Exception as e:  # one bad function must not stop the worker
-            hb.stop.set()
-            counts["failed"] += study.fail(claim, e)
-            log(f"{worker}: {claim.name} FAILED {type(e).__name__}: {e}")
+            if hb:
+                hb.stop.set()
+            try:
+                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                trial.set_user_attr("traceback", "".join(traceback.format_exception(e))[-4000:])
+                ost.tell(trial, state=TrialState.FAIL)
+                counts["failed"] += 1
+            except optuna.exceptions.UpdateFinishedTrialError:
+                counts["discarded"] += 1
+            log(f"{worker}: {name} FAILED {type(e).__name__}: {e}")
+            _refresh(study, log)
             continue
-        hb.stop.set()
-        hb.join()
+        if hb:
+            hb.stop.set()
+            hb.join()
         longest = max(longest, time.monotonic() - t_fn)
-        if study.record(claim, result, buf):
-            counts["recorded"] += 1
-            log(f"{worker}: {claim.name} val_acc {[round(r['val_acc'], 4) for r in result['runs']]}")
-        else:
-            counts["discarded"] += 1
+        val = aggregate(result["runs"])[0]["val_acc"]
+        try:
+            trial.set_user_attr("result", result)
+            trial.set_user_attr("fim", np.load(io.BytesIO(buf), allow_pickle=False).astype(float).tolist())
+            trial.set_user_attr("diverged", bool(np.isnan(val)))
+            ost.tell(trial, 0.0 if np.isnan(val) else float(val))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            counts["discarded"] += 1  # failed as stale while we trained; its retry trains it again
+            log(f"{worker}: discarded {name}: its trial was failed (no heartbeat for {cfg.grace_s} s) and re-queued")
+            continue
+        counts["recorded"] += 1
+        log(f"{worker}: {name} val_acc {[round(r['val_acc'], 4) for r in result['runs']]}")
+        _refresh(study, log)
     return counts
+
+
+def _refresh(study: Study, log) -> None:
+    try:
+        study.table()
+    except OSError as e:  # a full disk must not lose the record: the storage has it, the next reader rebuilds
+        log(f"could not rewrite {study.table_path}: {e}")
 
 
 def best(study_or_table: str | os.PathLike, k: int = 5):
@@ -575,30 +483,36 @@ def _print_status(study: Study) -> None:
     st = study.status()
     cfg = study.config
     print(f"study {cfg.name}: task {cfg.task}, {cfg.surrogate} on {cfg.feature_set} features, "
-          f"{cfg.n_candidates:,} candidates")
+          f"{cfg.n_candidates:,} candidates; storage {study.storage_url}")
     print(f"recorded {st['recorded']}/{st['budget']} ({st['failed']} failed), running {st['running']}, "
-          f"expired claims {st['expired']}{', finished' if st['finished'] else ''}")
-    if study.table_path.exists():
+          f"queued for retry {st['queued']}, lost to dead workers {st['lost']}, duplicates refused "
+          f"{st['duplicates']}{', finished' if st['finished'] else ''}")
+    if st["recorded"]:
         from actbench import ActBench
 
-        df = ActBench(study.table_path).best(5)
-        print(df[["val_acc", "test_acc"]].to_string())
+        print(ActBench(study.table()).best(5)[["val_acc", "test_acc"]].to_string())
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m generation.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    i = sub.add_parser("init", help="create a study folder")
+    i = sub.add_parser("init", help="create a study folder and its Optuna study")
     i.add_argument("study", type=Path)
     i.add_argument("--task", required=True, help="registered task (python -m generation.tasks)")
     i.add_argument("--recipe-file", type=Path, help="override the task's recipe (JSON of generation.recipes.Recipe)")
     i.add_argument("--features", required=True, help="feature table (generation.precompute table)")
     i.add_argument("--budget", type=int, default=100, help="functions to train (default 100, as in the paper)")
-    i.add_argument("--surrogate", default="knr", choices=["knr", "rf", "svr"])
+    i.add_argument("--surrogate", default="knr", choices=SAMPLERS,
+                   help="knr, rf, svr: the paper's search; tpe, random: Optuna's samplers (default knr)")
     i.add_argument("--feature-set", default="both", choices=["fim", "outputs", "both"])
-    i.add_argument("--ttl", type=float, default=900.0,
-                   help="seconds without a heartbeat after which a claim expires (default 900)")
+    i.add_argument("--storage", help="Optuna storage URL (default: SQLite, study.db in the folder); e.g. "
+                   "postgresql://user@host/db, or journal:///shared/path/study.log")
+    i.add_argument("--name", help="study name in the storage (default: the folder's name)")
+    i.add_argument("--heartbeat", type=int, default=60, help="seconds between heartbeats (default 60)")
+    i.add_argument("--grace", type=int, help="seconds without a heartbeat before a trial is failed and "
+                   "re-queued (default 3 x --heartbeat)")
+    i.add_argument("--max-retry", type=int, default=3, help="re-queues of a function whose workers keep dying")
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--other-task-features", action="store_true",
                    help="accept FIM features computed for another model or data set than the task's")
@@ -608,10 +522,10 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("study", type=Path)
     w.add_argument("--data-root", type=Path)
     w.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    w.add_argument("--worker", help="worker name in the study's log (default host:pid)")
+    w.add_argument("--worker", help="worker name in the trials' user attributes (default host:pid)")
     w.add_argument("--max-functions", type=int, help="stop after recording this many")
     w.add_argument("--time-limit", type=float, help="seconds this worker may run (e.g. the job's wall-time limit): "
-                   "it claims no new function when the time left is shorter than its longest function so far")
+                   "it starts no new function when the time left is shorter than its longest function so far")
     w.add_argument("--threads", type=int, help="torch CPU threads")
     s = sub.add_parser("status", help="progress and the best functions so far")
     s.add_argument("study", type=Path)
@@ -631,11 +545,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "init":
             recipe = Recipe.model_validate_json(args.recipe_file.read_text()) if args.recipe_file else None
             study = Study.create(args.study, task=args.task, features=args.features, budget=args.budget,
-                                 surrogate=args.surrogate, feature_set=args.feature_set, ttl_s=args.ttl,
-                                 seed=args.seed, recipe=recipe, other_task_features=args.other_task_features,
+                                 surrogate=args.surrogate, feature_set=args.feature_set, seed=args.seed, recipe=recipe,
+                                 name=args.name, storage=args.storage, heartbeat_s=args.heartbeat,
+                                 grace_s=args.grace, max_retry=args.max_retry,
+                                 other_task_features=args.other_task_features,
                                  other_fim_convention=args.other_fim_convention)
             print(f"created {args.study}: {study.config.n_candidates:,} candidates, budget {args.budget}, "
-                  f"first {len(study.config.first)} baselines")
+                  f"first {len(study.config.first)} baselines; storage {study.storage_url}")
             return 0
         study = Study(args.study)
         if args.cmd == "status":
@@ -644,9 +560,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(study.trajectory().to_string(float_format=lambda v: f"{v:.4f}"))
             return 0
         if args.cmd == "best":
-            if not study.table_path.exists():
+            if not study.status()["recorded"]:
                 raise StudyError(f"{args.study}: nothing recorded yet")
-            for name, row in best(study.table_path, args.k).iterrows():
+            for name, row in best(study.table(), args.k).iterrows():
                 print(f"{name}\tval_acc {row['val_acc']:.4f}\ttest_acc {row['test_acc']:.4f}")
             return 0
         import torch

@@ -19,3 +19,13 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     for var in ("ACTBENCH_ACCEPT_LICENSE", "ACTBENCH_OFFICIAL_URL", "ACTBENCH_OFFICIAL_PINS", "ACTBENCH_OFFLINE",
                 "HF_HUB_OFFLINE", "ACTBENCH_MANIFEST"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server started for the test session (Debian's postgresql package; `.ci/run` installs it
+    when absent), with an empty database; its URL for SQLAlchemy/Optuna."""
+    from pg_server import running_server
+
+    with running_server() as url:
+        yield url

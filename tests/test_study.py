@@ -1,16 +1,19 @@
-"""The multi-worker search study: the claim protocol in process, and a CPU demonstration with two
-worker processes on the digits task, one of them killed mid-run.
+"""Search studies on Optuna storage: admission (duplicates, budget), re-queued trials of dead workers,
+the study table kept up with the storage, and a CPU demonstration with two worker processes on the digits
+task, one of them killed mid-run, on SQLite and on a PostgreSQL server the tests start.
 
-The feature table is the shipped mini benchmark (real features of the digits task, with its
-embeddings shipped, so no UMAP fit is needed); its metrics are never read by a study.
+The feature table is the shipped mini benchmark (real features of the digits task, with its embeddings
+shipped, so no UMAP fit is needed); its metrics are never read by a study.
 """
 
-import json
+import contextlib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +21,22 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
+optuna = pytest.importorskip("optuna")
+
+from optuna.trial import TrialState  # noqa: E402
 
 from actbench import ActBench  # noqa: E402
+from actbench.cli import main as cli_main  # noqa: E402
 from actbench.expr import evaluate  # noqa: E402
 from actbench.ops import BASELINES  # noqa: E402
 from actbench.space import output_keys  # noqa: E402
+from actbench.study import recorded, write_study_table  # noqa: E402
 from generation.data import load_data  # noqa: E402
 from generation.recipes import get_recipe  # noqa: E402
-from generation.study import WAIT, Study, StudyError, main as study_main, work  # noqa: E402
-from generation.worker import result_key  # noqa: E402
+from generation.study import Study, StudyError, main as study_main, work  # noqa: E402
 
-pytestmark = pytest.mark.torch
+# the tests drive the worker's Optuna study by hand, as work() does (with its heartbeat storage)
+pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")]
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ActBench("mini").path
 TINY = get_recipe("digits").model_copy(update={"name": "digits-tiny", "epochs": 6, "seeds": (0,),
@@ -36,68 +44,254 @@ TINY = get_recipe("digits").model_copy(update={"name": "digits-tiny", "epochs": 
 
 
 def _study(tmp_path, **kw) -> Study:
-    args = dict(task="digits", features=MINI, budget=10, feature_set="fim", ttl_s=60.0, recipe=TINY)
+    args = dict(task="digits", features=MINI, budget=10, feature_set="fim", recipe=TINY, heartbeat_s=1, grace_s=4)
     return Study.create(tmp_path / "st", **{**args, **kw})
 
 
-def _fake_result(name: str, val: float) -> tuple[dict, bytes]:
-    import io
-
+def _fake(name: str, val: float) -> tuple[dict, list]:
+    """A result document as generation.worker writes it, with SYNTHETIC values (nothing trained)."""
     run = {"seed": 0, "train_acc": val, "val_acc": val, "test_acc": val, "train_loss": 1.0, "val_loss": 1.0,
            "test_loss": 1.0, "runtime_s": 1.0, "diverged": False, "epochs_completed": 6}
-    b = io.BytesIO()
-    np.save(b, np.zeros(377, np.float32), allow_pickle=False)
     doc = {"format": "actbench-result-v1", "kind": "train", "name": name, "recipe": TINY.model_dump(), "runs": [run],
-           "fim_layout": [["conv1", 100, 0, 377]], "fim_sha256": "", "data": "fake (test)", "seconds": 1.0,
+           "fim_layout": [["conv1", 100, 0, 4]], "fim_sha256": "", "data": "fake (test)", "seconds": 1.0,
            "env": {"git": None, "torch": "x", "gpu": None, "device": "cpu"}, "created": "2026-01-01T00:00:00Z"}
-    return doc, b.getvalue()
+    return doc, [0.0, 0.25, 0.5, 1.0]
 
 
-def test_protocol_claims_takeover_discard_and_budget(tmp_path):
+def _ask(st: Study, ost):
+    trial = ost.ask()
+    row = trial.suggest_int("function", 0, st.config.n_candidates - 1)
+    trial.set_user_attr("function", st.candidates[row])
+    return trial, row
+
+
+def _record(ost, trial, name: str, val: float) -> None:
+    doc, fim = _fake(name, val)
+    trial.set_user_attr("result", doc)
+    trial.set_user_attr("fim", fim)
+    ost.tell(trial, val)
+
+
+def test_admission_baselines_first_duplicates_and_budget(tmp_path):
     st = _study(tmp_path, budget=10)
-    assert st.config.first and len(st.config.first) == len(BASELINES)  # the 8 baselines first, as in the paper
-    claims = [st.next_claim("A") for _ in range(10)]
-    assert [c.name for c in claims[:8]] == list(st.config.first)
-    assert len({c.key for c in claims}) == 10
-    # keys are equivalence classes: a spelling of the same function has the same key
-    h1, h2 = output_keys(evaluate(claims[1].name)[None])
-    assert claims[1].key == f"{int(h1[0]):016x}{int(h2[0]):016x}"
-    assert st.next_claim("B") == WAIT  # the budget is held by running claims
+    assert st.config.first and len(st.config.first) == len(BASELINES)
+    ost = st.optuna_study(worker="A")
+    asked = [_ask(st, ost) for _ in range(10)]
+    assert [st.candidates[r] for _, r in asked[:8]] == list(st.config.first)  # the baselines first, as in the paper
+    assert len({r for _, r in asked}) == 10  # running trials are never proposed again
+    trials = ost.get_trials(deepcopy=False)
+    assert all(st.verdict(trials, t.number, r) is None for t, r in asked)
+    # a trial with a higher number given the same function yields to the lower one: exactly one trains
+    late = ost.ask()
+    late.suggest_int("function", 0, st.config.n_candidates - 1)
+    trials = ost.get_trials(deepcopy=False)
+    assert st.verdict(trials, late.number, asked[3][1]) == {"duplicate_of": asked[3][0].number}
+    assert st.verdict(trials, late.number, 2000) == {"over_budget": True}  # 10 running fill the budget
+    for t, r in asked[:9]:
+        _record(ost, t, st.candidates[r], 0.5)
+    ost.tell(asked[9][0], state=TrialState.FAIL)  # its worker died; not recorded
+    trials = ost.get_trials(deepcopy=False)
+    assert st.verdict(trials, late.number, asked[9][1]) is None  # its function may be trained again
+    assert st.verdict(trials, late.number, asked[0][1]) == {"duplicate_of": 0}  # recorded ones may not
+    assert st.status() == {**st.status(), "recorded": 9, "running": 1, "lost": 1, "finished": False}
 
-    assert st.record(claims[0], *_fake_result(claims[0].name, 0.9))
-    assert ActBench(st.path).query(claims[0].name).val_acc == 0.9  # the study opens as a table at once
-    # a claim left without heartbeat for longer than the TTL is taken over, and its old owner's result discarded
-    stale = st.claims_dir / f"{claims[1].key}.json"
-    os.utime(stale, (time.time() - 120, time.time() - 120))
-    c = st.next_claim("B")
-    assert c.takeover and c.name == claims[1].name and c.worker == "B"
-    assert not st.heartbeat(claims[1]) and st.heartbeat(c)
-    assert not st.record(claims[1], *_fake_result(claims[1].name, 0.1))
-    assert not (st.results_dir / f"{result_key(claims[1].name)}.json").exists()
-    assert st.record(c, *_fake_result(c.name, 0.5))
-    assert st.fail(claims[2], RuntimeError("CUDA out of memory (simulated)"))
-    for cl in claims[3:]:
-        assert st.record(cl, *_fake_result(cl.name, 0.7))
-    assert st.next_claim("C") is None and st.status()["finished"]
+
+def test_study_table_follows_the_storage(tmp_path):
+    """A worker killed between telling its trial and rewriting study.h5 leaves the table behind; whoever
+    reads it next (ActBench, actbench best, study status/best) rebuilds it from the storage."""
+    st = _study(tmp_path, budget=5)
+    ost = st.optuna_study(worker="A")
+    vals = [0.3, 0.4, 0.5, 0.6, 0.95]
+    for v in vals:
+        t, r = _ask(st, ost)
+        _record(ost, t, st.candidates[r], v)
+    done, failed = recorded(ost.get_trials())
+    # the table as the worker that recorded the 4th function wrote it
+    write_study_table(st.path, st.config.model_dump(), done[:4], [], stamp="study storage: 4 complete trials, "
+                                                                        "0 failed trials")
+    stale = ActBench(st.path / "study.h5")
+    assert len(stale) == 4
+    stale.close()
+    best_name = done[4].user_attrs["function"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli_main(["best", str(st.path), "-k", "1", "--names"]) == 0
+    assert buf.getvalue().split() == [ActBench(st.path).lookup(best_name)]
     b = ActBench(st.path)
-    assert len(b) == 10 and np.isnan(b.query(claims[2].name).val_acc)
-    assert b.best(1).index[0] == claims[0].name
-    ev = [e["event"] for e in st.events()]
-    assert ev.count("takeover") == 1 and ev.count("discard") == 1 and ev.count("record") == 9 and ev.count("failed") == 1
+    assert len(b) == 5 and b.query(best_name).val_acc == 0.95 and st.status()["finished"]
+    b.close()
+    (st.path / "study.h5").write_bytes(b"damaged")  # a damaged table is rebuilt too
+    assert len(ActBench(st.path)) == 5
+    write_study_table(st.path, st.config.model_dump(), done[:2], [])
+    assert study_main(["best", str(st.path), "-k", "1"]) == 0 and len(ActBench(st.path / "study.h5")) == 5
 
 
-def test_surrogate_picks_from_recorded_values(tmp_path):
-    st = _study(tmp_path, budget=12, surrogate="knr")
-    for _ in range(8):
-        c = st.next_claim("A")
-        st.record(c, *_fake_result(c.name, 0.9 if c.name == st.config.first[3] else 0.1))
-    nxt = st.next_claim("A")
-    emb, rows = st.embedding, {n: i for i, n in enumerate(st.candidates)}
-    # k-NN (k=3) on the embedding: the pick has the one good baseline among its 3 nearest recorded functions
-    assert nxt.name not in st.config.first
-    recorded = np.array([rows[n] for n in st.config.first])
-    d = np.linalg.norm(emb[recorded] - emb[rows[nxt.name]], axis=1)
-    assert 3 in np.argsort(d)[:3]
+def test_work_in_process(tmp_path, capsys):
+    st = _study(tmp_path, budget=3)
+    counts = work(st, data=load_data(TINY, None), worker="solo", log=lambda m: None)
+    assert counts == {"recorded": 3, "failed": 0, "discarded": 0, "retries": 0, "refused": 0}
+    b = ActBench(st.path)
+    assert sorted(b) == sorted(st.config.first[:3])
+    assert b.provenance.source == "generation" and b.provenance.config["name"] == "digits-tiny"
+    trials = st.trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert all(t.value == b.query(t.user_attrs["function"]).val_acc for t in trials)
+    assert cli_main(["best", str(st.path), "-k", "2", "--names"]) == 0
+    assert capsys.readouterr().out.split() == list(b.best(2).index)
+    assert cli_main(["best", str(st.path), "-k", "0"]) == 2
+    assert cli_main(["best", str(tmp_path)]) == 2  # a folder that is not a study
+    assert study_main(["best", str(st.path), "-k", "1"]) == 0
+    traj = st.trajectory()
+    assert list(traj["function"]) == list(st.config.first[:3]) and list(traj["worker"]) == ["solo"] * 3
+    assert traj["best_val"].iloc[-1] == np.nanmax(traj["val_acc"]) and traj["best_val"].is_monotonic_increasing
+    assert study_main(["status", str(st.path), "--trajectory"]) == 0
+    assert "recorded 3/3" in capsys.readouterr().out
+    assert study_main(["status", str(tmp_path / "nope")]) == 2
+
+
+def test_failed_training_is_recorded_and_a_lost_trial_discarded(tmp_path, monkeypatch):
+    import generation.worker as W
+
+    st = _study(tmp_path, budget=3)
+    real = W.compute_result
+    calls = []
+
+    def flaky(recipe, name, data, device, **kw):
+        calls.append(name)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if len(calls) == 2:  # meanwhile, the trial is failed as if its heartbeat had stopped
+            reader = st.optuna_study()
+            t = [t for t in reader.get_trials() if t.state == TrialState.RUNNING][0]
+            reader._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        return real(recipe, name, data, device, **kw)
+
+    monkeypatch.setattr(W, "compute_result", flaky)
+    logs = []
+    counts = work(st, data=load_data(TINY, None), worker="w", log=logs.append)
+    assert counts["failed"] == 1 and counts["discarded"] == 1 and counts["recorded"] == 2
+    b = ActBench(st.path)
+    assert len(b) == 3 and np.isnan(b.query(calls[0]).val_acc) and calls[1] not in b
+    assert any("discarded" in m for m in logs) and st.status()["failed"] == 1
+
+
+def test_a_function_whose_workers_keep_dying_is_given_up(tmp_path):
+    st = _study(tmp_path, budget=2, max_retry=1)
+    ost = st.optuna_study()
+    dist = {"function": optuna.distributions.IntDistribution(0, st.config.n_candidates - 1)}
+    ost.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params={"function": 5}, distributions=dist,
+                                            user_attrs={"function": st.candidates[5]},
+                                            system_attrs={"failed_trial": 0, "retry_history": [0, 1]}))
+    counts = work(st, data=load_data(TINY, None), worker="w", max_functions=1, log=lambda m: None)
+    assert counts["failed"] == 1 and counts["retries"] == 1
+    t = [t for t in st.trials() if t.params.get("function") == 5][0]
+    assert t.state == TrialState.FAIL and "died 2 times" in t.user_attrs["error"]
+
+
+def test_time_limit_stops_starting(tmp_path):
+    st = _study(tmp_path, budget=5)
+    logs = []
+    # the first function's duration is unknown, so it is trained; then the time left is shorter than it
+    counts = work(st, data=load_data(TINY, None), worker="w", time_limit_s=0.01, log=logs.append)
+    assert counts["recorded"] == 1 and counts["stopped_for_time"] and "stopping" in logs[-1]
+    assert st.status()["running"] == 0  # nothing left running
+    counts = work(st, data=load_data(TINY, None), worker="w", time_limit_s=3600, max_functions=1, log=logs.append)
+    assert counts["recorded"] == 1 and "stopped_for_time" not in counts
+
+
+def _worker(study: Path, name: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "generation.study", "work", str(study), "--worker", name,
+                             "--threads", "1", "--device", "cpu"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _kill_test(st: Study) -> None:
+    """Two worker processes share a study of budget 10 on the digits task; A is killed (SIGKILL) while it
+    trains; B notices when A's heartbeat is older than the grace period, trains A's function again from the
+    retry queue, finishes the study, and nothing is lost or duplicated."""
+    a, b = _worker(st.path, "A"), _worker(st.path, "B")
+    killed, deadline = None, time.time() + 240
+    try:
+        while killed is None and time.time() < deadline:
+            trials = st.trials()
+            mine = [t for t in trials if t.user_attrs.get("worker") == "A" and "function" in t.user_attrs]
+            if any(t.state == TrialState.COMPLETE for t in mine):
+                run = [t for t in mine if t.state == TrialState.RUNNING and "duplicate_of" not in t.user_attrs]
+                if run:
+                    a.send_signal(signal.SIGKILL)
+                    a.wait(30)
+                    killed = run[0]
+            time.sleep(0.05)
+        assert killed is not None, "worker A never had a running trial after recording one"
+        if st.optuna_study().trials[killed.number].state != TrialState.RUNNING:
+            pytest.fail(f"A finished trial {killed.number} before the kill landed; it could not be killed mid-run")
+        opened = 0
+        while b.poll() is None and time.time() < deadline:  # the study is a table at any moment
+            with contextlib.suppress(FileNotFoundError):
+                assert 1 <= len(ActBench(st.path)) <= 10
+                opened += 1
+            time.sleep(0.3)
+        out = b.communicate(timeout=60)[0]
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+                p.wait(30)
+            p.stdout.close()
+    assert b.returncode == 0, out
+    name = killed.user_attrs["function"]
+    assert f"B: retrying {name} (trial {killed.number}" in out and opened >= 1
+    trials = st.trials()
+    done, failed = recorded(trials)
+    assert len(done) + len(failed) == 10 and st.status()["finished"] and st.status()["running"] == 0
+    lost = [t for t in trials if t.state == TrialState.FAIL and "error" not in t.user_attrs]
+    assert [t.number for t in lost] == [killed.number]
+    retry = [t for t in done if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retry) == 1 and retry[0].user_attrs["worker"] == "B" and retry[0].user_attrs["function"] == name
+    bench = ActBench(st.path)
+    names = list(bench)
+    assert len(bench) == 10 and bench.lookup(name) in names  # nothing lost
+    by_a = {t.user_attrs["function"] for t in done if t.user_attrs["worker"] == "A"}
+    assert by_a and {bench.lookup(n) for n in by_a} <= set(names)
+    keys = {tuple(k) for k in np.stack(output_keys(np.stack([evaluate(n) for n in names]))).T}
+    assert len(keys) == 10  # nothing duplicated, not even as an equivalent function
+    proc = subprocess.run([sys.executable, "-m", "actbench", "best", str(st.path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and bench.best(1).index[0] in proc.stdout
+    assert study_main(["status", str(st.path)]) == 0
+
+
+@pytest.mark.slow
+def test_two_workers_one_killed_mid_run_sqlite(tmp_path):
+    st = _study(tmp_path, budget=10)
+    assert st.storage_url == f"sqlite:///{(tmp_path / 'st' / 'study.db').resolve()}"
+    _kill_test(st)
+
+
+@pytest.mark.slow
+def test_two_workers_one_killed_mid_run_postgresql(tmp_path, postgres_url):
+    st = _study(tmp_path, budget=10, storage=postgres_url, name=f"kill-{uuid.uuid4().hex[:8]}")
+    assert st.storage_url.startswith("postgresql")
+    _kill_test(st)
+
+
+def test_journal_storage(tmp_path):
+    st = _study(tmp_path, budget=2, storage=f"journal://{tmp_path / 'study.log'}")
+    counts = work(st, data=load_data(TINY, None), worker="j", log=lambda m: None)
+    assert counts["recorded"] == 2 and len(ActBench(st.path)) == 2 and (tmp_path / "study.log").stat().st_size
+
+
+@pytest.mark.slow
+def test_launcher_starts_study_workers(tmp_path):
+    st = _study(tmp_path, budget=3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "generation.launch", "--procs", "2", "--study", str(st.path), "--"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    logs = sorted((st.path / "logs").glob("worker-*.log"))
+    assert len(logs) == 2 and all("worker done" in p.read_text() for p in logs)
+    assert st.status()["finished"] and len(ActBench(st.path)) == 3
 
 
 def test_create_errors(tmp_path):
@@ -133,157 +327,6 @@ def test_create_errors(tmp_path):
     assert cfg.task == "cifar100-resnet" and cfg.features_fim_convention == "kfac"
 
 
-def test_work_in_process(tmp_path):
-    st = _study(tmp_path, budget=3)
-    data = load_data(TINY, None)
-    counts = work(st, data=data, worker="solo", log=lambda m: None)
-    assert counts == {"recorded": 3, "failed": 0, "discarded": 0, "takeovers": 0}
-    b = ActBench(st.path)
-    assert sorted(b) == sorted(st.config.first[:3])
-    assert b.provenance.source == "generation" and b.provenance.config["name"] == "digits-tiny"
-    from actbench.cli import main as cli_main
-
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert cli_main(["best", str(st.path), "-k", "2", "--names"]) == 0
-    assert buf.getvalue().split() == list(b.best(2).index)
-    assert cli_main(["best", str(st.path), "-k", "0"]) == 2
-    assert cli_main(["best", str(tmp_path)]) == 2  # a folder that is not a study
-    assert study_main(["best", str(st.path), "-k", "1"]) == 0
-    traj = st.trajectory()
-    assert list(traj["function"]) == list(st.config.first[:3]) and list(traj["worker"]) == ["solo"] * 3
-    assert traj["best_val"].iloc[-1] == np.nanmax(traj["val_acc"]) and traj["best_val"].is_monotonic_increasing
-    assert study_main(["status", str(st.path), "--trajectory"]) == 0
-    assert study_main(["status", str(tmp_path / "nope")]) == 2
-
-
-def test_time_limit_stops_claiming(tmp_path):
-    st = _study(tmp_path, budget=5)
-    logs = []
-    # the first function's duration is unknown, so it is trained; then the time left is shorter than it
-    counts = work(st, data=load_data(TINY, None), worker="w", time_limit_s=0.01, log=logs.append)
-    assert counts["recorded"] == 1 and counts["stopped_for_time"] and "stopping" in logs[-1]
-    assert st.status()["running"] == 0  # nothing left claimed
-    counts = work(st, data=load_data(TINY, None), worker="w", time_limit_s=3600, max_functions=1, log=logs.append)
-    assert counts["recorded"] == 1 and "stopped_for_time" not in counts
-
-
-def _worker(study: Path, name: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "generation.study", "work", str(study), "--worker", name,
-                             "--threads", "1", "--device", "cpu"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-@pytest.mark.slow
-def test_two_workers_one_killed_mid_run(tmp_path):
-    """The CPU demonstration: two worker processes share a study of budget 10 on the digits task; A is
-    killed (SIGKILL) while it trains; B takes A's function over (at once, since B sees on the same
-    machine that A's process is gone; across machines after the TTL, tested above), finishes the study,
-    and nothing is lost or duplicated."""
-    st = _study(tmp_path, budget=10, ttl_s=4.0)
-    a, b = _worker(st.path, "A"), _worker(st.path, "B")
-    killed, deadline = None, time.time() + 240
-    try:
-        while killed is None and time.time() < deadline:
-            cl = st.claims()
-            a_done = [c for c in cl.values() if c["worker"] == "A" and c["state"] == "done"]
-            a_run = [c for c in cl.values() if c["worker"] == "A" and c["state"] == "running"]
-            if a_done and a_run:
-                a.send_signal(signal.SIGKILL)
-                a.wait(30)
-                killed = a_run[0]
-            time.sleep(0.005)
-        assert killed is not None, "worker A never held a claim after recording one"
-        recorded_by_a = {e["name"] for e in st.events() if e["event"] == "record" and e["worker"] == "A"}
-        if killed["name"] in recorded_by_a:
-            pytest.fail(f"A finished {killed['name']} before the kill landed; the test could not kill it mid-run")
-        opened = 0
-        while b.poll() is None and time.time() < deadline:  # the study is a table at any moment
-            n = len(ActBench(st.path))
-            assert 1 <= n <= 10
-            opened += 1
-            time.sleep(0.2)
-        out = b.communicate(timeout=60)[0]
-    finally:
-        for p in (a, b):
-            if p.poll() is None:
-                p.kill()
-                p.wait(30)
-            p.stdout.close()
-    assert b.returncode == 0, out
-    assert f"B: taking over {killed['name']}" in out
-    assert opened >= 1
-
-    bench = ActBench(st.path)
-    assert len(bench) == 10 and st.status() == {**st.status(), "recorded": 10, "running": 0, "expired": 0,
-                                                "finished": True}
-    names = list(bench)
-    assert killed["name"] in names and recorded_by_a <= set(names)  # nothing lost
-    keys = {tuple(k) for k in np.stack(output_keys(np.stack([evaluate(n) for n in names]))).T}
-    assert len(keys) == 10  # nothing duplicated, not even as an equivalent function
-    results = [p for p in st.results_dir.glob("*.json") if not p.name.endswith(".failed.json")]
-    assert len(results) == 10
-    doc = json.loads((st.results_dir / f"{result_key(killed['name'])}.json").read_text())
-    assert doc["study"]["worker"] == "B"
-    ev = st.events()
-    assert [e["event"] for e in ev].count("record") == 10
-    take = [e for e in ev if e["event"] == "takeover" and e["from_worker"] == "A"]
-    assert len(take) == 1 and take[0]["name"] == killed["name"] and take[0]["worker"] == "B"
-    # a live worker whose heartbeat a loaded machine delayed past the TTL may lose its claim too; then it
-    # must have discarded its result (never a second row)
-    others = [e for e in ev if e["event"] == "takeover" and e["from_worker"] != "A"]
-    assert len(others) == len([e for e in ev if e["event"] == "discard"])
-    assert set(names[:0]) <= set(st.config.first) and set(st.config.first) <= set(names)  # baselines first
-
-    proc = subprocess.run([sys.executable, "-m", "actbench", "best", str(st.path)], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0 and bench.best(1).index[0] in proc.stdout
-    assert study_main(["status", str(st.path)]) == 0
-
-
-@pytest.mark.slow
-def test_launcher_starts_study_workers(tmp_path):
-    st = _study(tmp_path, budget=3)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "generation.launch", "--procs", "2", "--study", str(st.path), "--"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    logs = sorted((st.path / "logs").glob("worker-*.log"))
-    assert len(logs) == 2 and all("worker done" in p.read_text() for p in logs)
-    assert st.status()["finished"] and len(ActBench(st.path)) == 3
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process liveness is read from /proc (Linux)")
-def test_claim_of_a_dead_process_on_this_machine_is_taken_over_at_once(tmp_path):
-    from generation.study import _machine, _start_ticks
-
-    st = _study(tmp_path, budget=3, ttl_s=3600.0)
-    c = st.next_claim("A")
-    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        rec = json.loads((st.claims_dir / f"{c.key}.json").read_text())
-        rec.update(pid=p.pid, start=_start_ticks(p.pid), **_machine())  # as if that process had claimed it
-        (st.claims_dir / f"{c.key}.json").write_text(json.dumps(rec))
-        nxt = st.next_claim("B")
-        assert not nxt.takeover and nxt.name != c.name  # alive: its claim holds, though the TTL is far
-        p.send_signal(signal.SIGKILL)
-        time.sleep(0.2)  # not reaped yet: a zombie counts as gone
-        again = st.next_claim("B")
-        assert again.takeover and again.name == c.name
-        assert st.events()[-1]["why"] == "its process is gone"
-    finally:
-        p.kill()
-        p.wait()
-    rec = json.loads((st.claims_dir / f"{c.key}.json").read_text())
-    rec.update(host="elsewhere", pid=p.pid)  # another machine: only the TTL can tell
-    (st.claims_dir / f"{c.key}.json").write_text(json.dumps(rec))
-    assert st.status()["expired"] == 0
-
-
 def test_candidates_are_trained_under_their_shortest_name(tmp_path):
     from actbench.table import Provenance, TableInfo, TableWriter
 
@@ -297,13 +340,14 @@ def test_candidates_are_trained_under_their_shortest_name(tmp_path):
                       embedding=np.eye(3))
     assert st.candidates == ["elu(x)", "sub(relu(x),zero(x))", "mul(tanh(x),tanh(x))"]
     assert st.config.first == ("elu(x)", "sub(relu(x),zero(x))")
-    assert st.next_claim("A").name == "elu(x)"
+    ost = st.optuna_study(worker="A")
+    assert st.candidates[ost.ask().suggest_int("function", 0, 2)] == "elu(x)"
 
 
 def test_more_create_errors(tmp_path, capsys):
     from actbench.table import Provenance, TableInfo, TableWriter
 
-    with pytest.raises(StudyError, match="surrogate must be"):
+    with pytest.raises(StudyError, match="surrogate must be one of knr, rf, svr, tpe, random"):
         _study(tmp_path, surrogate="gp")
     with pytest.raises(StudyError, match="embedding must be"):
         _study(tmp_path, embedding=np.zeros((3, 2)))
@@ -317,3 +361,16 @@ def test_more_create_errors(tmp_path, capsys):
     assert study_main(["best", str(st.path)]) == 2 and "nothing recorded yet" in capsys.readouterr().err
     assert study_main(["init", str(st.path), "--task", "digits", "--features", str(MINI)]) == 2
     assert "already a study" in capsys.readouterr().err
+
+
+def test_storage_errors(tmp_path, capsys):
+    st = _study(tmp_path, budget=2, name="same")
+    with pytest.raises(StudyError, match="already has a study named 'same'"):
+        Study.create(tmp_path / "other", task="digits", features=MINI, budget=2, feature_set="fim",
+                     storage=st.storage_url, name="same")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "study.json").write_text('{"format": "actbench-study-v1", "name": "old"}')
+    with pytest.raises(ValueError, match="older actbench .* generation.merge"):
+        Study(old)
+    assert cli_main(["best", str(old)]) == 2 and "older actbench" in capsys.readouterr().err

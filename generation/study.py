@@ -312,6 +312,30 @@ class Study:
         """``study.h5``, brought up to date with the storage (:func:`actbench.study.study_table`)."""
         return study_table(self.path)
 
+    def requeue(self, number: int) -> int:
+        """Fail running trial ``number`` (its worker is dead and the storage keeps no heartbeats: a journal
+        file) and queue its function again; returns the new trial's number.
+
+        Raises:
+            StudyError: no such trial, or it is not running.
+        """
+        import optuna
+        from optuna.trial import TrialState
+
+        ost = self.optuna_study()
+        trials = {t.number: t for t in ost.get_trials(deepcopy=False)}
+        t = trials.get(number)
+        if t is None or t.state != TrialState.RUNNING:
+            raise StudyError(f"trial {number} is {'not in the study' if t is None else t.state.name.lower()}; only a "
+                             "running trial can be re-queued (python -m generation.study status lists them)")
+        ost.tell(number, state=TrialState.FAIL)
+        history = [*t.system_attrs.get("retry_history", []), number]
+        ost.add_trial(optuna.trial.create_trial(
+            state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+            user_attrs={k: v for k, v in t.user_attrs.items() if k in ("function",)},
+            system_attrs={"failed_trial": history[0], "retry_history": history}))
+        return max(tr.number for tr in ost.get_trials(deepcopy=False))
+
     # --- admission ------------------------------------------------------------------------------
 
     def verdict(self, trials, number: int, row: int) -> dict | None:
@@ -530,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("status", help="progress and the best functions so far")
     s.add_argument("study", type=Path)
     s.add_argument("--trajectory", action="store_true", help="also every record in order, with the best so far")
+    s.add_argument("--running", action="store_true", help="also the running trials: number, function, worker, start")
+    r = sub.add_parser("requeue", help="fail a running trial whose worker is dead and queue its function again "
+                       "(needed only on a journal file, where Optuna keeps no heartbeats)")
+    r.add_argument("study", type=Path)
+    r.add_argument("trial", type=int, help="the trial's number (status --running lists them)")
     b = sub.add_parser("best", help="print the best function so far")
     b.add_argument("study", type=Path)
     b.add_argument("-k", type=int, default=1)
@@ -558,6 +587,16 @@ def main(argv: list[str] | None = None) -> int:
             _print_status(study)
             if args.trajectory:
                 print(study.trajectory().to_string(float_format=lambda v: f"{v:.4f}"))
+            if args.running:
+                from optuna.trial import TrialState
+
+                for t in study.trials():
+                    if t.state == TrialState.RUNNING:
+                        print(f"trial {t.number}\t{t.user_attrs.get('function', '?')}\t{t.user_attrs.get('worker', '?')}"
+                              f"\tstarted {t.datetime_start:%Y-%m-%d %H:%M:%S}")
+            return 0
+        if args.cmd == "requeue":
+            print(f"trial {args.trial} failed; its function is queued again as trial {study.requeue(args.trial)}")
             return 0
         if args.cmd == "best":
             if not study.status()["recorded"]:

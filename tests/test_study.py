@@ -374,3 +374,30 @@ def test_storage_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="older actbench .* generation.merge"):
         Study(old)
     assert cli_main(["best", str(old)]) == 2 and "older actbench" in capsys.readouterr().err
+
+
+def test_reading_a_study_without_optuna_names_the_extra(tmp_path, monkeypatch, capsys):
+    st = _study(tmp_path, budget=2)
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    from actbench import MissingExtraError
+
+    with pytest.raises(MissingExtraError, match=r"actbench\[optuna\]"):
+        ActBench(st.path)
+    assert cli_main(["best", str(st.path)]) == 2 and "pip install 'actbench[optuna]'" in capsys.readouterr().err
+
+
+def test_requeue_on_a_journal_file(tmp_path, capsys):
+    """A journal file keeps no heartbeats: a dead worker's trial is re-queued by hand, then trained."""
+    st = _study(tmp_path, budget=2, storage=f"journal://{tmp_path / 'j.log'}")
+    ost = st.optuna_study(worker="dead")
+    trial, row = _ask(st, ost)  # a worker that asked, then died
+    assert study_main(["status", str(st.path), "--running"]) == 0
+    assert f"trial {trial.number}\t{st.candidates[row]}" in capsys.readouterr().out
+    assert study_main(["requeue", str(st.path), str(trial.number)]) == 0
+    assert "queued again as trial 1" in capsys.readouterr().out
+    assert study_main(["requeue", str(st.path), str(trial.number)]) == 2
+    assert "only a running trial" in capsys.readouterr().err
+    logs = []
+    counts = work(st, data=load_data(TINY, None), worker="w", log=logs.append)
+    assert counts["recorded"] == 2 and counts["retries"] == 1 and any("retrying" in m for m in logs)
+    assert ActBench(st.path).lookup(st.candidates[row]) in list(ActBench(st.path))

@@ -125,20 +125,26 @@ def regret_floor(curves: Sequence[np.ndarray]) -> float:
 def plot_regret(ax, x: np.ndarray, runs: dict[str, np.ndarray], *, xlabel: str) -> float:
     """Median regret (line) and interquartile range (band) per strategy on a log scale.
 
-    ``runs`` maps a label to a (repeats, len(x)) array of regret (NaN before a search has a finite best).
+    ``runs`` maps a label to a (repeats, len(x)) array of regret (NaN before a search has a finite best,
+    which counts as the worst; no line is drawn where the median has none).
     Zero regret (the table's best found) is drawn at a floor below every positive value, marked by a
     dotted line; returns that floor.
     """
     floor = regret_floor([np.asarray(m, dtype=float).ravel() for m in runs.values()])
     top = floor
+    ax.set_yscale("log")  # before any data: autoscaling a linear axis to the log scale overflows
+    worst = 1e300  # no finite best yet (nothing arrived, or all diverged) counts as the worst regret;
+    none = 1e100  # a quantile interpolated towards `worst` lands far above this: no value there
     for label, m in runs.items():
         m = np.asarray(m, dtype=float)
-        m = np.where(np.isnan(m), np.nanmax(m) if np.isfinite(m).any() else 1.0, m)
-        q25, med, q75 = (np.maximum(np.quantile(m, q, axis=0), floor) for q in (0.25, 0.5, 0.75))
-        top = max(top, float(med[len(med) // 20:].max()))  # the first 5 % of a search: off the scale
-        (line,) = ax.plot(x, med, label=label)
-        ax.fill_between(x, q25, q75, alpha=0.18, color=line.get_color(), lw=0)
-    ax.set_yscale("log")
+        q25, med, q75 = (np.maximum(np.quantile(np.where(np.isnan(m), worst, m), q, axis=0), floor)
+                         for q in (0.25, 0.5, 0.75))
+        tail = med[len(med) // 20:]  # the first 5 % of a search: off the scale
+        if (tail < none).any():
+            top = max(top, float(tail[tail < none].max()))
+        (line,) = ax.plot(x, np.where(med >= none, np.nan, med), label=label)  # no line while the median has none
+        ax.fill_between(x, np.where(q25 >= none, np.nan, q25), np.minimum(q75, 1e9), alpha=0.18,
+                        color=line.get_color(), lw=0)
     # the first random draws reach regrets near 1; what separates strategies is far below: crop to three
     # times the highest median after the first 5 % of the evaluations
     ax.set_ylim(floor / 1.5, min(ax.get_ylim()[1], 3 * top))

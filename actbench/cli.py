@@ -123,7 +123,10 @@ def _add_search_commands(sub) -> None:
                    help="feature sets for surrogate strategies (default both)")
     s.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
     s.add_argument("--repeats", type=int, default=20, help="searches per strategy (default 20)")
-    s.add_argument("--plot", type=Path, help="write regret vs evaluations, median and interquartile range, log scale (PNG)")
+    s.add_argument("--workers", type=int, default=1, metavar="K",
+                   help="simulated asynchronous workers on a clock driven by the table's runtimes (default 1)")
+    s.add_argument("--plot", type=Path, help="write regret vs evaluations (with --workers: vs simulated time), "
+                   "median and interquartile range, log scale (PNG)")
     s.add_argument("--json", type=Path, help="write every trajectory as JSON")
     s.set_defaults(func=_cmd_search)
 
@@ -148,9 +151,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         for feats in (args.features if surrogate else [None]):
             label = strat if feats is None else f"{strat}-{feats}"
             runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=args.budget,
-                                      seed=seed) for seed in range(args.repeats)]
+                                      seed=seed, n_workers=args.workers) for seed in range(args.repeats)]
+    workers = f", {plural(args.workers, 'simulated worker')}" if args.workers > 1 else ""
     print(f"{bench.name}: {plural(len(bench), 'function')}, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}; "
-          f"budget {args.budget}, {args.repeats} repeats (mean ± 95% CI)")
+          f"budget {args.budget}, {args.repeats} repeats{workers} (mean ± 95% CI)")
     print(f"{'strategy':<16} {'best val_acc':>18} {'its test_acc':>14} {'regret':>18} {'ms/run':>8}")
     for label, rs in runs.items():
         bv = np.array([r.best_val[-1] for r in rs])
@@ -162,16 +166,24 @@ def _cmd_search(args: argparse.Namespace) -> int:
               f"{np.nanmean(rg):9.4f} ± {ci(rg):6.4f} {ms:8.1f}")
     if args.json:
         args.json.write_text(json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
-                                                  "best_test": r.best_test.tolist(), "regret": r.regret.tolist()}
+                                                  "best_test": r.best_test.tolist(), "regret": r.regret.tolist(),
+                                                  "wall_s": r.wall.tolist()}
                                                  for r in rs] for label, rs in runs.items()}, indent=1))
     if args.plot:
         from actbench._plot import plot_regret, pyplot
 
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4))
-        plot_regret(ax, np.arange(1, args.budget + 1), {label: np.array([r.regret for r in rs])
-                                                         for label, rs in runs.items()},
-                    xlabel="functions evaluated")
+        if args.workers > 1:
+            end = max(r.wall[-1] for rs in runs.values() for r in rs)
+            unit, div = (("hours", 3600.0) if end >= 7200 else ("minutes", 60.0) if end >= 120 else ("seconds", 1.0))
+            grid = np.linspace(0, end, 400)
+            plot_regret(ax, grid / div, {label: np.array([r.regret_at(grid) for r in rs]) for label, rs in runs.items()},
+                        xlabel=f"simulated {unit} ({plural(args.workers, 'worker')}, the table's runtimes)")
+        else:
+            plot_regret(ax, np.arange(1, args.budget + 1), {label: np.array([r.regret for r in rs])
+                                                             for label, rs in runs.items()},
+                        xlabel="functions evaluated")
         ax.set_title(f"{bench.name}: median and interquartile range over {plural(args.repeats, 'search', 'searches')}",
                      fontsize=9)
         ax.legend(fontsize=8)

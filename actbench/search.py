@@ -98,7 +98,10 @@ class SearchResult:
         val_acc, test_acc: its validation and test accuracy.
         best_val: best validation accuracy so far; best_test: the test accuracy of that function.
         regret: table's best validation accuracy minus best_val.
-        seconds: simulated training seconds spent so far.
+        seconds: simulated training seconds spent so far (the table's runtimes of the functions finished).
+        wall: simulated wall-clock seconds when each result arrived: with one worker the same as
+            ``seconds``; with ``n_workers`` the time on the simulated clock (:func:`run_search`).
+        n_workers: simulated workers.
     """
 
     strategy: str
@@ -111,17 +114,33 @@ class SearchResult:
     regret: np.ndarray = None
     seconds: np.ndarray = None
     wall_s: float = 0.0
+    wall: np.ndarray = None
+    n_workers: int = 1
 
     def to_frame(self):
         import pandas as pd
 
         return pd.DataFrame({"function": self.names, "val_acc": self.val_acc, "test_acc": self.test_acc,
                              "best_val": self.best_val, "best_test": self.best_test, "regret": self.regret,
-                             "seconds": self.seconds})
+                             "seconds": self.seconds, "wall": self.wall})
+
+    def regret_at(self, times) -> np.ndarray:
+        """Regret at simulated wall-clock ``times`` (seconds): that of the last result arrived by then,
+        NaN before the first."""
+        idx = np.searchsorted(self.wall, np.asarray(times, dtype=float), side="right") - 1
+        return np.where(idx >= 0, self.regret[np.maximum(idx, 0)], np.nan)
 
 
-def run_search(bench, strategy, *, budget: int, seed: int = 0) -> SearchResult:
+def run_search(bench, strategy, *, budget: int, seed: int = 0, n_workers: int = 1) -> SearchResult:
     """Run ``strategy`` until ``budget`` distinct functions have been evaluated on ``bench``.
+
+    With ``n_workers`` > 1, ``n_workers`` simulated workers run asynchronously on a simulated clock: each
+    idle worker is given the strategy's next function at the current time, which finishes after the
+    table's runtime of that function (the median runtime where a row has none); results are told, and
+    recorded, in the order they finish, and a worker that finishes is given the next function at its
+    finish time. Strategies with a ``pending`` attribute (a set) find in it the rows being evaluated by
+    other workers, and should not propose them (the shipped ones do not); a strategy that proposes one
+    anyway is told its value when it finishes, and the asking worker stays idle for another ask.
 
     ``strategy`` is a :class:`Strategy` or an Optuna sampler (wrapped in
     :class:`actbench.samplers.OptunaStrategy`; give a callable ``(bench, rng) -> sampler`` to OptunaStrategy
@@ -133,8 +152,10 @@ def run_search(bench, strategy, *, budget: int, seed: int = 0) -> SearchResult:
     Raises:
         RuntimeError: the strategy asked ``10 * budget`` times without reaching the budget (it keeps
             asking for functions already evaluated or not in the table).
-        ValueError: budget < 1 or larger than the table.
+        ValueError: budget < 1 or larger than the table, or n_workers < 1.
     """
+    if n_workers < 1:
+        raise ValueError(f"n_workers must be at least 1, got {n_workers}")
     if not 1 <= budget <= len(bench):
         raise ValueError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget}")
     if not isinstance(strategy, Strategy) and type(strategy).__module__.startswith("optuna"):
@@ -145,14 +166,36 @@ def run_search(bench, strategy, *, budget: int, seed: int = 0) -> SearchResult:
     bench.budget.reset()
     rng = np.random.default_rng(seed)
     strategy.setup(SearchSpace(bench), rng)
-    names, vals, tests, secs = [], [], [], []
+    if n_workers > 1:
+        recs, wall = _run_async(bench, strategy, budget, n_workers)
+    else:
+        recs, wall = _run_serial(bench, strategy, budget), None
+    val = np.array([r.val_acc for r in recs])
+    test = np.array([r.test_acc for r in recs])
+    secs = np.cumsum([0.0 if np.isnan(r.runtime_s) else r.runtime_s for r in recs])
+    filled = np.where(np.isnan(val), -np.inf, val)
+    best_idx = np.array([int(np.argmax(filled[:i + 1])) for i in range(len(val))]) if len(val) else np.zeros(0, int)
+    best_val = np.maximum.accumulate(filled)
+    best_val = np.where(np.isinf(best_val), np.nan, best_val)
+    table_best = float(np.nanmax(bench.metric("val_acc")))
+    return SearchResult(strategy.name, seed, [r.representative for r in recs], val, test, best_val, test[best_idx],
+                        table_best - best_val, secs, time.perf_counter() - t0,
+                        secs.copy() if wall is None else np.array(wall), n_workers)
+
+
+def _repeating(strategy, asked: int, budget: int, evaluations: int) -> None:
+    if asked > 10 * budget:
+        raise RuntimeError(f"strategy {strategy.name!r} asked {asked - 1} times but only "
+                           f"{plural(evaluations, 'distinct function')} "
+                           f"{'was' if evaluations == 1 else 'were'} new; it keeps repeating itself")
+
+
+def _run_serial(bench, strategy, budget: int) -> list:
+    recs = []
     asked = 0
     while bench.budget.evaluations < budget:
         asked += 1
-        if asked > 10 * budget:
-            raise RuntimeError(f"strategy {strategy.name!r} asked {asked - 1} times but only "
-                               f"{plural(bench.budget.evaluations, 'distinct function')} "
-                               f"{'was' if bench.budget.evaluations == 1 else 'were'} new; it keeps repeating itself")
+        _repeating(strategy, asked, budget, bench.budget.evaluations)
         name = strategy.ask()
         before = bench.budget.evaluations
         try:
@@ -162,19 +205,56 @@ def run_search(bench, strategy, *, budget: int, seed: int = 0) -> SearchResult:
             continue
         strategy.tell(name, rec.val_acc)
         if bench.budget.evaluations > before:
-            names.append(rec.representative)
-            vals.append(rec.val_acc)
-            tests.append(rec.test_acc)
-            secs.append(bench.budget.seconds)
-    val = np.array(vals)
-    test = np.array(tests)
-    filled = np.where(np.isnan(val), -np.inf, val)
-    best_idx = np.array([int(np.argmax(filled[:i + 1])) for i in range(len(val))]) if len(val) else np.zeros(0, int)
-    best_val = np.maximum.accumulate(filled)
-    best_val = np.where(np.isinf(best_val), np.nan, best_val)
-    table_best = float(np.nanmax(bench.metric("val_acc")))
-    return SearchResult(strategy.name, seed, names, val, test, best_val, test[best_idx], table_best - best_val,
-                        np.array(secs), time.perf_counter() - t0)
+            recs.append(rec)
+    return recs
+
+
+def _run_async(bench, strategy, budget: int, n_workers: int) -> tuple[list, list]:
+    """The simulated clock of :func:`run_search` with several workers: (results in finish order, finish times)."""
+    import heapq
+
+    runtimes = bench.metric("runtime_s")
+    fallback = float(np.nanmedian(runtimes)) if np.isfinite(runtimes).any() else 1.0
+    pending = getattr(strategy, "pending", None)
+    running: list[tuple[float, int, int]] = []  # (finish time, start order, row): a heap
+    waiting: dict[int, list[str]] = {}  # row -> the names asked for it, told when it finishes
+    started: dict[int, object] = {}
+    recs, wall = [], []
+    clock, asked, n_started = 0.0, 0, 0
+    while True:
+        while len(running) < n_workers and n_started < budget:
+            asked += 1
+            _repeating(strategy, asked, budget, n_started)
+            name = strategy.ask()
+            hit = bench._find(name)
+            if hit is not None and hit[0] in waiting:  # being evaluated by another worker
+                waiting[hit[0]].append(name)
+                continue
+            before = bench.budget.evaluations
+            try:
+                rec = bench.query(name)
+            except UnknownFunctionError:
+                strategy.tell(name, float("nan"))
+                continue
+            if bench.budget.evaluations == before:  # evaluated earlier: its value is known, free
+                strategy.tell(name, rec.val_acc)
+                continue
+            runtime = rec.runtime_s if rec.runtime_s == rec.runtime_s else fallback
+            heapq.heappush(running, (clock + runtime, n_started, rec.row))
+            waiting[rec.row], started[rec.row] = [name], rec
+            n_started += 1
+            if pending is not None:
+                pending.add(rec.row)
+        if not running:
+            return recs, wall
+        clock, _, row = heapq.heappop(running)
+        rec = started.pop(row)
+        if pending is not None:
+            pending.discard(row)
+        for name in waiting.pop(row):
+            strategy.tell(name, rec.val_acc)
+        recs.append(rec)
+        wall.append(clock)
 
 
 class RandomSearch:
@@ -225,6 +305,7 @@ class SurrogateSearch:
         from actbench.surrogate import make_regressor
 
         self._space, self._rng = space, rng
+        self.pending: set[int] = set()  # rows other (simulated) workers are evaluating
         from actbench.surrogate import IncrementalKNeighbors
 
         self._X = space.embedding(self.features, seed=self.embedding_seed)
@@ -241,7 +322,7 @@ class SurrogateSearch:
                 self._queue.append(r)
 
     def ask(self) -> str:
-        return self._space.names[self.next_row()]
+        return self._space.names[self.next_row(self.pending)]
 
     def next_row(self, pending: Collection[int] = ()) -> int:
         """The row :meth:`ask` names; rows in ``pending`` (being evaluated elsewhere) are never chosen.
@@ -294,6 +375,7 @@ class RegularizedEvolution:
 
     def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
         self._space, self._rng = space, rng
+        self.pending: set[int] = set()  # rows other (simulated) workers are evaluating
         self._pop: list[tuple[str, float]] = []
         self._seen: set[int] = set()
         self._init = [space.names[i] for i in rng.permutation(len(space.names))[: self.population]]
@@ -303,14 +385,17 @@ class RegularizedEvolution:
     def ask(self) -> str:
         if self._init:
             return self._init.pop(0)
+        if not self._pop:  # several workers and no result yet: another random function
+            free = [n for i, n in enumerate(self._space.names) if i not in self._seen and i not in self.pending]
+            return free[int(self._rng.integers(len(free)))]
         idx = self._rng.choice(len(self._pop), size=min(self.sample, len(self._pop)), replace=False)
         parent = parse(max((self._pop[i] for i in idx), key=lambda p: -1.0 if np.isnan(p[1]) else p[1])[0])
         for _ in range(100):  # a child the table has and that is not evaluated yet
             child = str(self._mutate(parent))
             row = self._space.find(child)
-            if row is not None and row not in self._seen:
+            if row is not None and row not in self._seen and row not in self.pending:
                 return child
-        free = [n for i, n in enumerate(self._space.names) if i not in self._seen]
+        free = [n for i, n in enumerate(self._space.names) if i not in self._seen and i not in self.pending]
         return free[int(self._rng.integers(len(free)))]
 
     def _mutate(self, expr: Expr) -> Expr:

@@ -69,7 +69,8 @@ def test_random_search_trajectory_and_determinism(mini):
     assert np.all(np.diff(a.best_val) >= 0) and np.all(a.regret >= -1e-12)
     assert a.regret[-1] == pytest.approx(np.nanmax(mini.metric("val_acc")) - a.best_val[-1])
     assert np.all(np.diff(a.seconds) >= 0)
-    assert list(a.to_frame().columns) == ["function", "val_acc", "test_acc", "best_val", "best_test", "regret", "seconds"]
+    assert list(a.to_frame().columns) == ["function", "val_acc", "test_acc", "best_val", "best_test", "regret", "seconds",
+                                          "wall"]
 
 
 def test_surrogate_search_starts_with_the_baselines(mini):

@@ -197,16 +197,25 @@ def _run_serial(bench, strategy, budget: int) -> list:
         asked += 1
         _repeating(strategy, asked, budget, bench.budget.evaluations)
         name = strategy.ask()
-        before = bench.budget.evaluations
-        try:
-            rec = bench.query(name)
-        except UnknownFunctionError:
-            strategy.tell(name, float("nan"))
+        rec, new = _query(bench, strategy, name)
+        if rec is None:
             continue
         strategy.tell(name, rec.val_acc)
-        if bench.budget.evaluations > before:
+        if new:
             recs.append(rec)
     return recs
+
+
+def _query(bench, strategy, name: str):
+    """(record, whether it was charged as a new function); (None, False) for a name the table cannot
+    answer, which is told NaN."""
+    before = bench.budget.evaluations
+    try:
+        rec = bench.query(name)
+    except UnknownFunctionError:
+        strategy.tell(name, float("nan"))
+        return None, False
+    return rec, bench.budget.evaluations > before
 
 
 def _run_async(bench, strategy, budget: int, n_workers: int) -> tuple[list, list]:
@@ -230,13 +239,10 @@ def _run_async(bench, strategy, budget: int, n_workers: int) -> tuple[list, list
             if hit is not None and hit[0] in waiting:  # being evaluated by another worker
                 waiting[hit[0]].append(name)
                 continue
-            before = bench.budget.evaluations
-            try:
-                rec = bench.query(name)
-            except UnknownFunctionError:
-                strategy.tell(name, float("nan"))
+            rec, new = _query(bench, strategy, name)
+            if rec is None:
                 continue
-            if bench.budget.evaluations == before:  # evaluated earlier: its value is known, free
+            if not new:  # evaluated earlier: its value is known, free
                 strategy.tell(name, rec.val_acc)
                 continue
             runtime = rec.runtime_s if rec.runtime_s == rec.runtime_s else fallback

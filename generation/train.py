@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from actbench.table import FimLayer
 from generation.data import DataSplits, Split, augment, mix
@@ -36,6 +36,11 @@ class RunResult(BaseModel):
     runtime_s: float
     diverged: bool
     epochs_completed: int
+    curve: dict[str, list[float]] | None = Field(
+        default=None, description="per completed epoch: epoch_s (training seconds of the epoch), train_loss and "
+        "train_acc (running means over the epoch's training batches, as trained: augmented and mixed), val_loss "
+        "and val_acc (the validation split evaluated after the epoch); the last epoch's validation values are "
+        "the run's. None when not recorded")
 
 
 def build_model(recipe: Recipe, activation: str, num_classes: int, in_channels: int) -> torch.nn.Module:
@@ -96,8 +101,13 @@ def _evaluate(recipe: Recipe, model, split: Split, data: DataSplits, device, bat
 
 
 def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
-              device: str | torch.device = "cpu") -> RunResult:
-    """Train from scratch with ``seed`` and evaluate on train (no augmentation), val and test."""
+              device: str | torch.device = "cpu", curves: bool = True) -> RunResult:
+    """Train from scratch with ``seed`` and evaluate on train (no augmentation), val and test.
+
+    With ``curves`` the run also records its learning curve (:attr:`RunResult.curve`): the validation split
+    is evaluated after every epoch, and the training batches' loss and accuracy are averaged per epoch.
+    Recording neither consumes random numbers nor changes the model, so the final values are the same
+    either way (a test checks it)."""
     device = torch.device(device)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
@@ -108,8 +118,14 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
     steps = max(1, n // recipe.batch_size)
     use_amp = recipe.amp and device.type == "cuda"
     diverged, epochs_done = False, 0
+    ev = max(recipe.batch_size, 256)
+    curve: dict[str, list[float]] | None = (
+        {k: [] for k in ("epoch_s", "train_loss", "train_acc", "val_loss", "val_acc")} if curves else None)
     for epoch in range(recipe.epochs):
         model.train()
+        t_epoch = time.perf_counter()
+        run_loss = torch.zeros((), device=device)
+        run_correct = torch.zeros((), device=device, dtype=torch.long)
         perm = torch.randperm(n, generator=gen)
         for i in range(steps):
             for group in opt.param_groups:
@@ -127,6 +143,9 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
             if not torch.isfinite(loss):
                 diverged = True
                 break
+            if curve is not None:  # on the device: no synchronisation per step
+                run_loss += loss.detach().float()
+                run_correct += (logits.detach().argmax(1) == y.argmax(1)).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.clip_norm is not None:
@@ -135,18 +154,30 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
         if diverged:
             break
         epochs_done = epoch + 1
+        if curve is not None:
+            seen = steps * recipe.batch_size if n >= recipe.batch_size else n
+            curve["train_loss"].append(float(run_loss) / steps)
+            curve["train_acc"].append(int(run_correct) / seen)
+            curve["epoch_s"].append(time.perf_counter() - t_epoch)
+            if epochs_done < recipe.epochs:  # the last epoch's are the run's final values, evaluated below
+                va = _evaluate(recipe, model, data.val, data, device, ev)
+                curve["val_acc"].append(va[0])
+                curve["val_loss"].append(va[1])
     if diverged:
         nan = float("nan")
         return RunResult(seed=seed, train_acc=nan, val_acc=nan, test_acc=nan, train_loss=nan, val_loss=nan,
                          test_loss=nan, runtime_s=time.perf_counter() - t0, diverged=True,
-                         epochs_completed=epochs_done)
-    ev = max(recipe.batch_size, 256)
+                         epochs_completed=epochs_done, curve=curve)
     tr = _evaluate(recipe, model, data.train, data, device, ev)
     va = _evaluate(recipe, model, data.val, data, device, ev)
     te = _evaluate(recipe, model, data.test, data, device, ev)
     bad = not all(math.isfinite(v) for v in (*tr, *va, *te))
+    if curve is not None:
+        curve["val_acc"].append(va[0])
+        curve["val_loss"].append(va[1])
     return RunResult(seed=seed, train_acc=tr[0], val_acc=va[0], test_acc=te[0], train_loss=tr[1], val_loss=va[1],
-                     test_loss=te[1], runtime_s=time.perf_counter() - t0, diverged=bad, epochs_completed=epochs_done)
+                     test_loss=te[1], runtime_s=time.perf_counter() - t0, diverged=bad, epochs_completed=epochs_done,
+                     curve=curve)
 
 
 def fim_for(recipe: Recipe, activation: str, data: DataSplits, *,

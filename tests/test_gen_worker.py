@@ -247,3 +247,25 @@ def test_convention_is_recorded_and_mixing_is_refused(setup):
     # the same function, the same network: the two conventions give different features
     kfac = json.loads((tmp / "ref" / f"{result_key('tanh(x)')}.json").read_text())
     assert kfac["fim_convention"] == "kfac"
+
+
+def test_learning_curves_leave_the_run_unchanged():
+    """Recording the curve (validation after every epoch, running training loss and accuracy) changes no
+    final value: the same seed gives the same numbers with and without it."""
+    from generation.data import load_digits
+    from generation.recipes import get_recipe
+    from generation.train import train_run
+
+    recipe = get_recipe("digits").model_copy(update={"epochs": 4, "seeds": (0,)})
+    data = load_digits(**recipe.data_kwargs)
+    with_curve = train_run(recipe, "swish(x)", data, seed=3)
+    without = train_run(recipe, "swish(x)", data, seed=3, curves=False)
+    fields = ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss", "epochs_completed")
+    assert {f: getattr(with_curve, f) for f in fields} == {f: getattr(without, f) for f in fields}
+    c = with_curve.curve
+    assert without.curve is None and set(c) == {"epoch_s", "train_loss", "train_acc", "val_loss", "val_acc"}
+    assert all(len(v) == 4 for v in c.values()) and all(t > 0 for t in c["epoch_s"])
+    assert c["val_acc"][-1] == with_curve.val_acc and c["val_loss"][-1] == with_curve.val_loss
+    assert all(0 <= a <= 1 for a in c["train_acc"] + c["val_acc"]) and c["train_loss"][-1] < c["train_loss"][0]
+    bad = train_run(recipe.model_copy(update={"lr": 1e6}), "exp(x)", data, seed=0)
+    assert bad.diverged and len(bad.curve["val_acc"]) == len(bad.curve["train_loss"]) == bad.epochs_completed

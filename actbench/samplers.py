@@ -57,8 +57,8 @@ try:
 except ImportError as e:  # pragma: no cover - exercised by a test that hides optuna
     raise MissingExtraError("Optuna samplers need optuna: pip install 'actbench[optuna]'") from e
 
-__all__ = ["OPTUNA_SAMPLERS", "OptunaStrategy", "SurrogateSampler", "configspace", "name_of", "row_of_trial",
-           "search_space"]
+__all__ = ["OPTUNA_SAMPLERS", "OptunaStrategy", "SurrogateSampler", "configspace", "make_sampler", "name_of",
+           "params_of", "row_of_trial", "search_space"]
 
 INDEX_PARAM = "function"
 OPTUNA_SAMPLERS = ("tpe", "random", "knr", "rf", "svr")

@@ -271,6 +271,10 @@ class Study:
         from actbench import ActBench
         from actbench.samplers import SurrogateSampler
 
+        if not Path(cfg.features_table).is_file():
+            raise StudyError(f"the feature table {cfg.features_table} (recorded by init) is not there on this machine; "
+                             "workers read its candidates' names from it: make it reachable at that path (a shared "
+                             "file system, as for the study folder)")
         return SurrogateSampler(ActBench(cfg.features_table), cfg.surrogate, cfg.feature_set, seed=cfg.seed,
                                 embedding=self.embedding, form="index")
 

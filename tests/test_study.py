@@ -401,3 +401,14 @@ def test_requeue_on_a_journal_file(tmp_path, capsys):
     counts = work(st, data=load_data(TINY, None), worker="w", log=logs.append)
     assert counts["recorded"] == 2 and counts["retries"] == 1 and any("retrying" in m for m in logs)
     assert ActBench(st.path).lookup(st.candidates[row]) in list(ActBench(st.path))
+
+
+def test_workers_need_the_feature_table_where_init_found_it(tmp_path):
+    import shutil
+
+    ft = tmp_path / "features.h5"
+    shutil.copy(MINI, ft)
+    st = _study(tmp_path, budget=2, features=ft)
+    ft.unlink()
+    with pytest.raises(StudyError, match="is not there on this machine"):
+        st.optuna_study(worker="w")

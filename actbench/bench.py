@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from actbench.expr import Expr
     from actbench.provenance import TableInfo
 from actbench.registry import BENCHMARKS, DEFAULT_BENCHMARK, BenchmarkSpec
-from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, read_table
+from actbench.table import CURVE_METRICS, DIVERGED, METRICS, MISSING, FimLayer, read_table
 
 __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "RECORD_FIELDS", "ActBench", "BenchmarkSpec", "Budget", "Record",
            "record_model"]
@@ -74,7 +74,7 @@ __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "RECORD_FIELDS", "ActBench", "Benc
 
 #: The fields of a :class:`Record`, in order.
 RECORD_FIELDS: tuple[str, ...] = (
-    "name", "representative", "row", "resolved_by", "benchmark", "seed", "aggregation", *METRICS, "diverged",
+    "name", "representative", "row", "resolved_by", "benchmark", "seed", "epoch", "aggregation", *METRICS, "diverged",
     "missing", "equivalents", "train_split", "val_split", "test_split", "val_is_test", "source", "actbench_version")
 _RECORD_MODEL = None
 _NAN = object()
@@ -93,7 +93,8 @@ def record_model():
         fields: dict[str, Any] = {
             "name": (str, ...), "representative": (str, ...), "row": (int, ...),
             "resolved_by": (Literal["name", "equivalent", "outputs"], ...), "benchmark": (str, ...),
-            "seed": (int | None, ...), "aggregation": (str, ...), **{m: metric for m in METRICS},
+            "seed": (int | None, ...), "epoch": (int | None, None), "aggregation": (str, ...),
+            **{m: metric for m in METRICS},
             "diverged": (bool, ...), "missing": (tuple[str, ...], ...), "equivalents": (tuple[str, ...], ...),
             "train_split": (str, ...), "val_split": (str, ...), "test_split": (str, ...), "val_is_test": (bool, ...),
             "source": (str, ...), "actbench_version": (str, __version__)}
@@ -118,6 +119,7 @@ class Record:
             equivalent), or ``"outputs"`` (an unlisted function with the same outputs).
         benchmark: the table's benchmark name.
         seed: the seed of the values, or None for the aggregate (see ``aggregation``).
+        epoch: the epoch of the values (from the table's learning curves), or None for the end of training.
         aggregation: how the aggregate values were formed (e.g. "median of 3 runs").
         train_acc, val_acc, test_acc, train_loss, val_loss, test_loss, runtime_s: the metrics.
         diverged: training diverged (some metric is NaN in the source).
@@ -210,25 +212,32 @@ class Budget:
     """What queries have cost: distinct functions evaluated and simulated training seconds.
 
     A row is charged once however many equivalent names ask for it; rows whose runtime is unknown
-    (NaN) add no seconds.
+    (NaN) add no seconds. A query at an epoch (tables with learning curves) charges the training seconds
+    up to that epoch; asking the same function at a later epoch charges only the seconds between (the
+    training continues), at an earlier one nothing.
     """
 
     evaluations: int = 0
     seconds: float = 0.0
-    _rows: set[int] = field(default_factory=set, repr=False)
+    _paid: dict[int, float] = field(default_factory=dict, repr=False)  # row -> seconds charged so far
 
     def charge(self, row: int, runtime_s: float) -> None:
-        if row in self._rows:
-            return
-        self._rows.add(row)
-        self.evaluations += 1
-        if runtime_s == runtime_s:  # not NaN
-            self.seconds += float(runtime_s)
+        """Charge ``row`` up to ``runtime_s`` seconds of its training (the first charge also counts it)."""
+        if row not in self._paid:
+            self.evaluations += 1
+            self._paid[row] = 0.0
+        if runtime_s == runtime_s and runtime_s > self._paid[row]:  # not NaN, and more than paid
+            self.seconds += float(runtime_s) - self._paid[row]
+            self._paid[row] = float(runtime_s)
+
+    def paid(self, row: int) -> float | None:
+        """Seconds charged for ``row`` so far, or None when it was never evaluated."""
+        return self._paid.get(row)
 
     def reset(self) -> None:
         """Start counting from zero again."""
         self.evaluations, self.seconds = 0, 0.0
-        self._rows.clear()
+        self._paid.clear()
 
 
 # The resolved-spelling cache holds at most this many characters of keys, each entry counted with an
@@ -354,21 +363,28 @@ class ActBench:
 
     # --- queries (charged) ---------------------------------------------------------------------
 
-    def query(self, name: str | Expr, *, seed: int | None = None) -> Record:
+    def query(self, name: str | Expr, *, seed: int | None = None, epoch: int | None = None) -> Record:
         """The results of training with function ``name``; charged to :attr:`budget`.
 
         Args:
             name: any spelling of any function; equivalent names answer with the same row.
             seed: a seed of :attr:`seeds` for that run's values instead of the aggregate.
+            epoch: answer after this many epochs (1 .. :attr:`epochs`) from the table's learning curves:
+                training and validation loss and accuracy at that epoch (test values are NaN, not
+                recorded per epoch), and ``runtime_s`` the training seconds up to it. Charges those
+                seconds; the same function at a later epoch is charged only the difference.
 
         Raises:
             actbench.ParseError: the name is malformed.
             UnknownFunctionError: the table has no equivalent row; says whether the function is
                 outside the benchmark's space or only missing from the table.
-            ValueError: ``seed`` is not one of the table's seeds.
+            ValueError: ``seed`` is not one of the table's seeds; ``epoch`` is out of range, or the table
+                has no learning curves.
         """
         row, how = self._resolve(name)
         t = self._table
+        if epoch is not None:
+            return self._query_epoch(name, row, how, seed, epoch)
         self.budget.charge(row, t.metrics["runtime_s"][row])
         if seed is None:
             vals = {c: float(t.metrics[c][row]) for c in METRICS}
@@ -382,7 +398,48 @@ class ActBench:
         base = self._base if seed is None else {**self._base, "aggregation": f"seed {seed} (one run)"}
         # every value comes from the table's arrays or its checked attributes: constructed, not re-validated
         return Record._trusted(dict(name=str(name), representative=t.names[row], row=row, resolved_by=how,
-                                    seed=seed, diverged=diverged, missing=missing,
+                                    seed=seed, epoch=None, diverged=diverged, missing=missing,
+                                    equivalents=self._equivalents_of(row), **vals, **base,
+                                    actbench_version=__version__))
+
+    @property
+    def epochs(self) -> int | None:
+        """Epochs of the table's learning curves (``query(..., epoch=k)`` answers for k in 1..epochs), or
+        None when the table holds only final values."""
+        return self._table.n_epochs or None
+
+    def _query_epoch(self, name, row: int, how: str, seed: int | None, epoch: int) -> Record:
+        from actbench.results import aggregate
+
+        e = self._table.n_epochs
+        if not e:
+            raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training "
+                             "(query without epoch=); tables written from results with curves have them "
+                             "(ActBench.epochs says how many)")
+        if not (isinstance(epoch, (int, np.integer)) and 1 <= epoch <= e):
+            raise ValueError(f"epoch must be between 1 and {e} (the table's epochs), got {epoch!r}")
+        cols = {c: self._table.curves(c, row)[:, epoch - 1] for c in CURVE_METRICS}  # (n_seeds,) each
+        seconds = np.nansum(self._table.curves("epoch_s", row)[:, :epoch], axis=1)
+        seconds = np.where(np.isnan(cols["epoch_s"]), np.nan, seconds)  # a run that stopped: no time to epoch
+        reached = ~np.isnan(cols["val_acc"])
+        median_s = float(np.median(seconds[reached])) if reached.any() else float("nan")
+        runs = [{"diverged": not reached[j], "train_acc": cols["train_acc"][j], "val_acc": cols["val_acc"][j],
+                 "test_acc": np.nan, "train_loss": cols["train_loss"][j], "val_loss": cols["val_loss"][j],
+                 "test_loss": np.nan, "runtime_s": seconds[j]} for j in range(len(reached))]
+        if seed is not None:
+            j = self._seed_index(seed)
+            vals = {c: float(runs[j][c]) for c in METRICS}
+            diverged, aggregation = bool(not reached[j]), f"seed {seed} (one run), at epoch {epoch} of {e}"
+        else:
+            vals, flags = aggregate(runs)
+            vals["runtime_s"] = median_s
+            diverged = any(f == DIVERGED for c, f in flags.items() if c in ("train_acc", "val_acc"))
+            aggregation = f"{self._base['aggregation']}, at epoch {epoch} of {e}"
+        self.budget.charge(row, median_s)  # the runs' median time to this epoch, as a full query charges
+        missing = tuple(c for c in METRICS if c.startswith("test_") or (vals[c] != vals[c] and not diverged))
+        base = {**self._base, "aggregation": aggregation}
+        return Record._trusted(dict(name=str(name), representative=self._table.names[row], row=row, resolved_by=how,
+                                    seed=seed, epoch=int(epoch), diverged=diverged, missing=missing,
                                     equivalents=self._equivalents_of(row), **vals, **base,
                                     actbench_version=__version__))
 

@@ -279,6 +279,7 @@ def _add_table_commands(sub) -> None:
     q.add_argument("--bench", "-b", default="mini",
                    help="benchmark name (mini, the default, ships with the package; cnn, resnet, vit) or path of a .h5 table")
     q.add_argument("--seed", type=int, help="one run's values instead of the aggregate (tables with per-seed values)")
+    q.add_argument("--epoch", type=int, help="the values after this many epochs (tables with learning curves)")
     q.add_argument("--json", action="store_true", help="print the record as JSON")
     _bench_args(q)
     q.set_defaults(func=_cmd_query)
@@ -456,7 +457,7 @@ def _official_input(t) -> dict:
 
 def _cmd_query(args: argparse.Namespace) -> int:
     bench = _open(args, args.bench)
-    rec = bench.query(args.name, seed=args.seed)
+    rec = bench.query(args.name, seed=args.seed, epoch=args.epoch)
     if args.json:
         print(rec.model_dump_json(indent=2))
         return 0

@@ -6,7 +6,8 @@ Aggregation over seeds: the median, where a diverged run counts as the worst pos
 -inf, loss +inf); if the median lands on a diverged run (most runs diverged) the value is NaN and flagged
 diverged. Runtime is the median of all runs' wall times. Per-seed values are stored as they are. Functions
 that failed (an exception, not a divergence) stay in the table with every value NaN and flagged missing,
-and are listed in the provenance notes.
+and are listed in the provenance notes. When every run of every result carries its learning curve, the
+table holds the curves too (format version 2); otherwise none, with a note when some had one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from actbench.space import get_space
-from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, Provenance, TableInfo, TableWriter
+from actbench.table import CURVE_METRICS, DIVERGED, METRICS, MISSING, FimLayer, Provenance, TableInfo, TableWriter
 
 __all__ = ["aggregate", "write_results_table"]
 
@@ -79,16 +80,22 @@ def write_results_table(out: Path, docs: Sequence[dict], fails: Sequence[dict], 
                         f"compute in all"] if docs else [])
                     + [f"failed (no values): {f['name']}: {f['error']}" for f in fails] + list(notes)),
     )
-    counts = {"rows": 0, "failed": len(fails), "diverged_runs": 0}
+    with_curves = bool(docs) and all(r.get("curve") for d in docs for r in d["runs"])
+    if docs and not with_curves and any(r.get("curve") for d in docs for r in d["runs"]):
+        prov = prov.model_copy(update={"notes": (*prov.notes, "learning curves left out: some results have none "
+                                                              "(written before curves were recorded)")})
+    counts = {"rows": 0, "failed": len(fails), "diverged_runs": 0, "curves": with_curves}
     with TableWriter(out, info=info, provenance=prov, seeds=list(recipe["seeds"]), fim_layers=layout,
-                     fim_convention=recipe.get("fim_convention") if layout else None) as w:
+                     fim_convention=recipe.get("fim_convention") if layout else None,
+                     epochs=int(recipe["epochs"]) if with_curves else None) as w:
         for d in sorted(docs, key=lambda d: d["name"]):
             vals, flags = aggregate(d["runs"])
             fim = fim_of(d)
             per_seed = {c: [r[c] for r in d["runs"]] for c in METRICS}
             counts["diverged_runs"] += sum(r["diverged"] for r in d["runs"])
+            curves = ({c: [r["curve"][c] for r in d["runs"]] for c in CURVE_METRICS} if with_curves else None)
             w.add(d["name"], vals, flags=flags, per_seed=per_seed, seed_diverged=[r["diverged"] for r in d["runs"]],
-                  fim=fim, equivalents=sp.equivalents(d["name"]) if sp else ())
+                  fim=fim, equivalents=sp.equivalents(d["name"]) if sp else (), curves=curves)
             counts["rows"] += 1
         for f in sorted(fails, key=lambda f: f["name"]):
             w.add(f["name"], {}, flags={c: MISSING for c in METRICS},

@@ -45,6 +45,7 @@ from actbench.errors import ActBenchError, ParseError, plural
 
 __all__ = [
     "FIM_CONVENTIONS",
+    "CURVE_METRICS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "INTEGRITY",
@@ -62,7 +63,12 @@ __all__ = [
 ]
 
 FORMAT_NAME = "actbench-table"
-FORMAT_VERSION = 1
+#: The newest format version this actbench reads and writes. Version 2 is version 1 plus the optional
+#: ``curves/`` group (learning curves); a table without curves is written as version 1, so that older
+#: readers open it, and one with curves as version 2, which older readers refuse naming the upgrade.
+FORMAT_VERSION = 2
+#: Per-epoch columns of the optional ``curves/`` group, each (n_rows, n_seeds, n_epochs) float64.
+CURVE_METRICS: tuple[str, ...] = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_s")
 
 #: The metric columns, the same names in HDF5, DataFrames and records.
 METRICS: tuple[str, ...] = ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss", "runtime_s")
@@ -135,9 +141,11 @@ class TableWriter:
         seeds: the seeds of the per-seed metrics, if rows carry them.
         fim_layers: the per-layer FIM layout, if known.
         fim_convention: the K-FAC normalisation of the FIM features (:data:`FIM_CONVENTIONS`), if known.
+        epochs: the number of epochs of the learning curves that rows carry (needs ``seeds``); None: no
+            curves (the table is written as format version 1).
 
     Raises:
-        ValueError: an unknown ``fim_convention``.
+        ValueError: an unknown ``fim_convention``, or ``epochs`` without ``seeds`` or below 1.
     """
 
     def __init__(
@@ -149,7 +157,11 @@ class TableWriter:
         seeds: Sequence[int] | None = None,
         fim_layers: Sequence[FimLayer] | None = None,
         fim_convention: str | None = None,
+        epochs: int | None = None,
     ) -> None:
+        if epochs is not None and (seeds is None or int(epochs) < 1):
+            raise ValueError(f"learning curves need seeds= and epochs >= 1, got seeds={seeds!r}, epochs={epochs!r}")
+        self.epochs = None if epochs is None else int(epochs)
         if fim_convention is not None and fim_convention not in FIM_CONVENTIONS:
             raise ValueError(f"fim_convention must be one of {FIM_CONVENTIONS} or None, got {fim_convention!r}")
         self.fim_convention = fim_convention
@@ -182,6 +194,11 @@ class TableWriter:
             for col in METRICS:
                 _create(f, f"per_seed/{col}", shape=(0, k), maxshape=(None, k), dtype="f8", chunks=(256, max(k, 1)))
             _create(f, "per_seed/diverged", shape=(0, k), maxshape=(None, k), dtype="?", chunks=(256, max(k, 1)))
+            if self.epochs is not None:
+                e = self.epochs
+                for col in CURVE_METRICS:
+                    _create(f, f"curves/{col}", shape=(0, k, e), maxshape=(None, k, e), dtype="f8",
+                            chunks=(max(1, min(256, (1 << 16) // max(k * e, 1))), max(k, 1), e), fillvalue=np.nan)
         from actbench.space import sample_points
 
         _put(f, "outputs/points", sample_points())
@@ -212,6 +229,7 @@ class TableWriter:
         seed_diverged: Sequence[bool] | None = None,
         fim: Sequence[float] | np.ndarray | None = None,
         equivalents: Iterable[str] = (),
+        curves: Mapping[str, Sequence[Sequence[float] | None]] | None = None,
     ) -> int:
         """Append one row; returns its index.
 
@@ -224,10 +242,14 @@ class TableWriter:
             seed_diverged: per-seed divergence flags.
             fim: the concatenated per-layer FIM CDF; None or empty when missing.
             equivalents: other names of the same function; they resolve to this row.
+            curves: per-epoch values by :data:`CURVE_METRICS` column: one list per seed (in the order of
+                ``seeds``), each of up to ``epochs`` values (a run that stopped early, diverged, has fewer;
+                the rest is NaN). Needs ``epochs=``.
 
         Raises:
             ParseError: a name does not parse.
-            TableFormatError: a duplicate row name, an unknown metric, or a FIM of the wrong length.
+            TableFormatError: a duplicate row name, an unknown metric, a FIM of the wrong length, or curves
+                the writer was not made for.
         """
         from actbench.expr import parse
 
@@ -239,12 +261,6 @@ class TableWriter:
         unknown = set(metrics) - set(METRICS)
         if unknown:
             raise TableFormatError(f"unknown metric column(s) {sorted(unknown)}; columns are {list(METRICS)}")
-        row = self._n
-        self._names[key] = row
-        for alias in [key, *(str(parse(e)) for e in equivalents)]:
-            prev = self._aliases.setdefault(alias, row)
-            if prev != row:
-                self._conflicts.append(f"{alias!r} listed under rows {prev} and {row}; kept {prev}")
         vals, flg = {}, {}
         for col in METRICS:
             v = metrics.get(col)
@@ -254,21 +270,52 @@ class TableWriter:
         fim_arr = None if fim is None else np.asarray(fim, dtype=np.float32).ravel()
         if fim_arr is not None and fim_arr.size == 0:
             fim_arr = None
-        if fim_arr is not None:
-            if self._n_fim is None:
-                self._flush()
-                self._create_fim(fim_arr.size)
-            elif fim_arr.size != self._n_fim:
-                raise TableFormatError(f"row {key!r} has a FIM feature of length {fim_arr.size}, "
-                                       f"the table's is {self._n_fim}")
+        if fim_arr is not None and self._n_fim is not None and fim_arr.size != self._n_fim:
+            raise TableFormatError(f"row {key!r} has a FIM feature of length {fim_arr.size}, "
+                                   f"the table's is {self._n_fim}")
         if per_seed is not None and self.seeds is None:
             raise TableFormatError("per-seed values given, but the writer was created without seeds=")
+        curve_block = None if curves is None else self._curve_block(key, curves)
+        aliases = [key, *(str(parse(e)) for e in equivalents)]
+        # every check passed: only now does the row exist (a refused row leaves the writer as it was)
+        if fim_arr is not None and self._n_fim is None:
+            self._flush()
+            self._create_fim(fim_arr.size)
+        row = self._n
+        self._names[key] = row
+        for alias in aliases:
+            prev = self._aliases.setdefault(alias, row)
+            if prev != row:
+                self._conflicts.append(f"{alias!r} listed under rows {prev} and {row}; kept {prev}")
         self._rows.append({"name": key, "vals": vals, "flags": flg, "fim": fim_arr,
-                           "per_seed": per_seed, "seed_diverged": seed_diverged})
+                           "per_seed": per_seed, "seed_diverged": seed_diverged, "curves": curve_block})
         self._n += 1
         if len(self._rows) >= _BATCH:
             self._flush()
         return row
+
+    def _curve_block(self, key: str, curves: Mapping[str, Sequence[Sequence[float] | None]]) -> np.ndarray:
+        """(len(CURVE_METRICS), n_seeds, epochs) float64, NaN where a run has no value."""
+        if self.epochs is None:
+            raise TableFormatError("curves given, but the writer was created without epochs=")
+        unknown = set(curves) - set(CURVE_METRICS)
+        if unknown:
+            raise TableFormatError(f"unknown curve column(s) {sorted(unknown)}; columns are {list(CURVE_METRICS)}")
+        k, e = len(self.seeds), self.epochs
+        block = np.full((len(CURVE_METRICS), k, e), np.nan)
+        for i, col in enumerate(CURVE_METRICS):
+            runs = curves.get(col)
+            if runs is None:
+                continue
+            if len(runs) != k:
+                raise TableFormatError(f"row {key!r}: curves[{col!r}] has {len(runs)} runs, the table {k} seeds")
+            for j, run in enumerate(runs):
+                v = np.asarray([np.nan if x is None else x for x in (run or [])], dtype=np.float64)
+                if v.size > e:
+                    raise TableFormatError(f"row {key!r}: curves[{col!r}] seed {self.seeds[j]} has {v.size} epochs, "
+                                           f"the table {e}")
+                block[i, j, :v.size] = v
+        return block
 
     def _flush(self) -> None:
         if not self._rows:
@@ -289,6 +336,11 @@ class TableWriter:
             div = np.array([r["seed_diverged"] if r["seed_diverged"] is not None else [False] * k for r in rows],
                            dtype=bool)
             _append(f["per_seed/diverged"], lo, hi, div)
+            if self.epochs is not None:
+                blank = np.full((len(CURVE_METRICS), k, self.epochs), np.nan)
+                blocks = np.stack([r["curves"] if r["curves"] is not None else blank for r in rows], axis=1)
+                for i, col in enumerate(CURVE_METRICS):
+                    _append(f[f"curves/{col}"], lo, hi, blocks[i])
         from actbench.expr import evaluate
         from actbench.space import output_keys
 
@@ -339,7 +391,7 @@ class TableWriter:
         notes = tuple(self.provenance.notes) + tuple(f"alias conflict: {c}" for c in self._conflicts)
         prov = self.provenance.model_copy(update={"notes": notes})
         _set_root_attrs(f, n_rows=self._n, fim_convention=self.fim_convention, info=self.info.model_dump_json(),
-                        provenance=prov.model_dump_json())
+                        provenance=prov.model_dump_json(), version=1 if self.epochs is None else 2)
 
 
 def _tmp_path(path: Path, tag: str = "tmp") -> Path:
@@ -411,9 +463,10 @@ def _set_text(attrs: h5py.AttributeManager, key: str, text: str) -> None:
     attrs.create(key, np.array(b, dtype=h5py.string_dtype("utf-8", max(len(b), 1))))
 
 
-def _set_root_attrs(f: h5py.File, *, n_rows: int, fim_convention: str | None, info: str, provenance: str) -> None:
+def _set_root_attrs(f: h5py.File, *, n_rows: int, fim_convention: str | None, info: str, provenance: str,
+                    version: int = 1) -> None:
     _set_text(f.attrs, "format", FORMAT_NAME)
-    f.attrs["format_version"] = FORMAT_VERSION
+    f.attrs["format_version"] = version
     _set_text(f.attrs, "integrity", INTEGRITY)
     f.attrs["n_rows"] = n_rows
     f.attrs["equivalence_bits"] = EQUIVALENCE_BITS
@@ -546,6 +599,21 @@ class Table:
 
     def fim_missing(self) -> np.ndarray:
         return self._read("fim/missing", slice(None))
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs of the learning curves; 0 when the table has none."""
+        f = self._file
+        return int(f["curves/val_acc"].shape[2]) if f is not None and f.id.valid and "curves" in f else 0
+
+    def curves(self, column: str, rows: Any = slice(None)) -> np.ndarray:
+        """(n_rows, n_seeds, n_epochs) per-epoch values of a :data:`CURVE_METRICS` column, NaN where a run has
+        none (it diverged before); read from disk now. Raises if the table has no curves."""
+        if column not in CURVE_METRICS:
+            raise ValueError(f"unknown curve column {column!r}; columns are {list(CURVE_METRICS)}")
+        if not self.n_epochs:
+            raise TableFormatError(f"{self.path.name} has no learning curves (only final values)")
+        return self._read(f"curves/{column}", rows)
 
     def outputs(self, rows: Any = slice(None)) -> np.ndarray:
         """(n_rows, 1000) float32 outputs on the sample points; read from disk now."""
@@ -874,8 +942,28 @@ def _shape_problems(f: h5py.File, datasets: dict[str, h5py.Dataset]) -> list[str
                 p.append(f"per_seed/{c} missing or not of shape ({n}, {k})")
     if "fim/layout/n_bins" in datasets:
         p += _layout_problems(datasets, datasets["fim/cdf"].shape[1] if "fim/cdf" in datasets else None)
+    if "curves" in f:
+        p += _curve_problems(f, datasets, n)
     return p
 
+
+def _curve_problems(f: h5py.File, datasets: dict[str, h5py.Dataset], n: int) -> list[str]:
+    """The optional learning curves: every column present, (n_rows, n_seeds, n_epochs) alike, format 2."""
+    if int(f.attrs.get("format_version", 1)) < 2:
+        return ["the file has learning curves (curves/) but states format_version 1; curves need version 2"]
+    if "per_seed/seeds" not in datasets:
+        return ["curves/ needs per_seed/ (a curve per seed)"]
+    k = datasets["per_seed/seeds"].shape[0]
+    shapes = {c: datasets[f"curves/{c}"].shape if f"curves/{c}" in datasets else None for c in CURVE_METRICS}
+    e = next((s[2] for s in shapes.values() if s is not None and len(s) == 3), None)
+    bad = [c for c, s in shapes.items() if s is None or e is None or s != (n, k, e) or not 1 <= e <= _MAX_EPOCHS]
+    if bad:
+        return [f"curves/{c} missing or not of shape ({n}, {k}, n_epochs) with 1 <= n_epochs <= {_MAX_EPOCHS}"
+                for c in bad]
+    return []
+
+
+_MAX_EPOCHS = 10_000  # an epoch count a file may declare (more is not a training recipe)
 
 # (dtype kinds, ndim) of each dataset: "S" text, "i" integer, "f" float, "b" boolean
 _SCHEMA = {"names": ("S", 1), "aliases/names": ("S", 1), "aliases/rows": ("i", 1), "outputs/points": ("f", 1),
@@ -883,7 +971,8 @@ _SCHEMA = {"names": ("S", 1), "aliases/names": ("S", 1), "aliases/rows": ("i", 1
            "fim/cdf": ("f", 2), "fim/layout/names": ("S", 1), "fim/layout/n_weights": ("i", 1),
            "fim/layout/offset": ("i", 1), "fim/layout/n_bins": ("i", 1), "per_seed/seeds": ("i", 1),
            "per_seed/diverged": ("b", 2), **{f"metrics/{c}": ("f", 1) for c in METRICS},
-           **{f"flags/{c}": ("i", 1) for c in METRICS}, **{f"per_seed/{c}": ("f", 2) for c in METRICS}}
+           **{f"flags/{c}": ("i", 1) for c in METRICS}, **{f"per_seed/{c}": ("f", 2) for c in METRICS},
+           **{f"curves/{c}": ("f", 3) for c in CURVE_METRICS}}
 _KINDS = {"S": "text", "i": "integers", "f": "floats", "b": "booleans"}
 
 
@@ -899,7 +988,7 @@ def _dtype_problems(f: h5py.File, datasets: dict[str, h5py.Dataset]) -> list[str
         want = _SCHEMA.get(key)
         if want is not None and (_kind(ds.dtype) != want[0] or ds.ndim != want[1]):
             p.append(f"{key} holds {ds.ndim}-D {ds.dtype} values; a table stores {want[1]}-D {_KINDS[want[0]]} there")
-    for group in ("metrics", "flags", "outputs", "aliases", "fim", "fim/layout", "per_seed"):
+    for group in ("metrics", "flags", "outputs", "aliases", "fim", "fim/layout", "per_seed", "curves"):
         if group in f and not isinstance(f[group], h5py.Group):
             p.append(f"{group} is not a group")
     return p
@@ -1052,7 +1141,8 @@ def upgrade_table(src: str | os.PathLike, dst: str | os.PathLike | None = None) 
             for key, ds in datasets.items():
                 _copy_dataset(ds, fout, key)
             _set_root_attrs(fout, n_rows=int(fin.attrs["n_rows"]), fim_convention=convention,
-                            info=_attr_text(fin, "info") or "", provenance=prov.model_dump_json())
+                            info=_attr_text(fin, "info") or "", provenance=prov.model_dump_json(),
+                            version=2 if "curves" in fin else 1)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)

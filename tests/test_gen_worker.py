@@ -76,7 +76,7 @@ def test_kill_resume_merge_query(setup):
 
     table = tmp / "tiny.h5"
     counts = merge(res, table, space=None)
-    assert counts == {"rows": 6, "failed": 0, "diverged_runs": counts["diverged_runs"]}
+    assert counts == {"rows": 6, "failed": 0, "diverged_runs": counts["diverged_runs"], "curves": True}
     assert validate_table(table) == []
     bench = ActBench(table)
     assert len(bench) == 6 and bench.provenance.source == "generation" and bench.seeds == [0, 1]
@@ -87,6 +87,18 @@ def test_kill_resume_merge_query(setup):
         assert rec.val_acc == run["val_acc"] and rec.test_loss == run["test_loss"]
     rec = bench.query("swish(x)")
     assert rec.val_acc == aggregate(doc["runs"])[0]["val_acc"]
+    # learning curves: worker -> merge -> table -> query at every epoch, per seed and aggregated
+    e = bench.epochs
+    assert e == len(doc["runs"][0]["curve"]["val_acc"]) >= 1
+    for run in doc["runs"]:
+        for k in range(1, e + 1):
+            r = bench.query("swish(x)", seed=run["seed"], epoch=k)
+            assert r.epoch == k and r.val_acc == run["curve"]["val_acc"][k - 1]
+            assert r.train_loss == run["curve"]["train_loss"][k - 1] and np.isnan(r.test_acc)
+            assert r.runtime_s == pytest.approx(sum(run["curve"]["epoch_s"][:k]))
+    last = bench.query("swish(x)", epoch=e)
+    assert last.val_acc == rec.val_acc and last.val_loss == rec.val_loss and "test_acc" in last.missing
+    assert "at epoch" in last.aggregation
     fim = bench.features("fim")
     assert fim.shape[1] == sum(l.n_bins for l in bench.fim_layers) and [l.name for l in bench.fim_layers][:2] == ["conv1", "conv2"]
     np.testing.assert_array_equal(fim[bench._table.aliases["swish(x)"]],

@@ -165,7 +165,7 @@ def _tamper(path, fn):
 
 
 @pytest.mark.parametrize("tamper, fragment", [
-    (lambda f: f.attrs.__setitem__("format_version", 2), "newer than this actbench reads"),
+    (lambda f: f.attrs.__setitem__("format_version", 3), "newer than this actbench reads"),
     (lambda f: _set_text(f.attrs, "info", "{}"), "root attribute 'info' is not a JSON object with a 'benchmark'"),
     (lambda f: f.__delitem__("metrics/val_acc"), "missing datasets: metrics/val_acc"),
     (lambda f: f.attrs.__setitem__("n_rows", 5), "root attribute n_rows=5"),

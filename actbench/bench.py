@@ -223,11 +223,12 @@ class Budget:
 
     def charge(self, row: int, runtime_s: float) -> None:
         """Charge ``row`` up to ``runtime_s`` seconds of its training (the first charge also counts it)."""
-        if row not in self._paid:
+        paid = self._paid.get(row)
+        if paid is None:
             self.evaluations += 1
-            self._paid[row] = 0.0
-        if runtime_s == runtime_s and runtime_s > self._paid[row]:  # not NaN, and more than paid
-            self.seconds += float(runtime_s) - self._paid[row]
+            paid = self._paid[row] = 0.0
+        if runtime_s > paid:  # False for NaN (unknown runtime) and for what is paid already
+            self.seconds += float(runtime_s) - paid
             self._paid[row] = float(runtime_s)
 
     def paid(self, row: int) -> float | None:

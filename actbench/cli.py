@@ -121,7 +121,11 @@ def _add_search_commands(sub) -> None:
     s.add_argument("--strategy", nargs="+", default=["knr", "random"], help="strategies (default: knr random)")
     s.add_argument("--features", nargs="+", default=["both"], choices=["fim", "outputs", "both"],
                    help="feature sets for surrogate strategies (default both)")
-    s.add_argument("--budget", type=int, default=100, help="evaluations per search (default 100)")
+    s.add_argument("--budget", type=int, default=None,
+                   help="distinct functions per search (default 100, or no limit with --max-seconds)")
+    s.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="stop a search after S simulated training seconds (for multi-fidelity strategies: sh, "
+                        "hyperband, asha, on tables with learning curves)")
     s.add_argument("--repeats", type=int, default=20, help="searches per strategy (default 20)")
     s.add_argument("--workers", type=int, default=1, metavar="K",
                    help="simulated asynchronous workers on a clock driven by the table's runtimes (default 1)")
@@ -145,25 +149,29 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from actbench.search import make_strategy, run_search
 
     bench = ActBench(args.bench)
+    budget = args.budget if args.budget is not None or args.max_seconds is not None else 100
     runs: dict[str, list] = {}
     for strat in args.strategy:
         surrogate = strat.split(":")[-1] in ("knr", "rf", "svr")
         for feats in (args.features if surrogate else [None]):
             label = strat if feats is None else f"{strat}-{feats}"
-            runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=args.budget,
-                                      seed=seed, n_workers=args.workers) for seed in range(args.repeats)]
+            runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=budget,
+                                      seed=seed, n_workers=args.workers, max_seconds=args.max_seconds)
+                           for seed in range(args.repeats)]
     workers = f", {plural(args.workers, 'simulated worker')}" if args.workers > 1 else ""
     print(f"{bench.name}: {plural(len(bench), 'function')}, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}; "
-          f"budget {args.budget}, {args.repeats} repeats{workers} (mean ± 95% CI)")
+          f"budget {budget if budget is not None else 'unlimited'}"
+          f"{f', {args.max_seconds:g} simulated seconds' if args.max_seconds is not None else ''}, "
+          f"{args.repeats} repeats{workers} (mean ± 95% CI)")
     print(f"{'strategy':<16} {'best val_acc':>18} {'its test_acc':>14} {'regret':>18} {'ms/run':>8}")
+    last = lambda a: a[-1] if len(a) else np.nan  # a search may end with no full training (multi-fidelity)
     for label, rs in runs.items():
-        bv = np.array([r.best_val[-1] for r in rs])
-        bt = np.array([r.best_test[-1] for r in rs])
-        rg = np.array([r.regret[-1] for r in rs])
-        ci = lambda a: 1.96 * np.nanstd(a, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+        bv = np.array([last(r.best_val) for r in rs])
+        bt = np.array([last(r.best_test) for r in rs])
+        rg = np.array([last(r.regret) for r in rs])
         ms = 1000 * np.mean([r.wall_s for r in rs])
-        print(f"{label:<16} {np.nanmean(bv):9.4f} ± {ci(bv):6.4f} {np.nanmean(bt):14.4f} "
-              f"{np.nanmean(rg):9.4f} ± {ci(rg):6.4f} {ms:8.1f}")
+        print(f"{label:<16} {_mean(bv):9.4f} ± {_ci95(bv):6.4f} {_mean(bt):14.4f} "
+              f"{_mean(rg):9.4f} ± {_ci95(rg):6.4f} {ms:8.1f}")
     if args.json:
         args.json.write_text(json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
                                                   "best_test": r.best_test.tolist(), "regret": r.regret.tolist(),
@@ -174,14 +182,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4))
-        if args.workers > 1:
-            end = max(r.wall[-1] for rs in runs.values() for r in rs)
+        if args.workers > 1 or args.max_seconds is not None:
+            end = max(r.wall[-1] for rs in runs.values() for r in rs if len(r.wall))
             unit, div = (("hours", 3600.0) if end >= 7200 else ("minutes", 60.0) if end >= 120 else ("seconds", 1.0))
             grid = np.linspace(0, end, 400)
             plot_regret(ax, grid / div, {label: np.array([r.regret_at(grid) for r in rs]) for label, rs in runs.items()},
                         xlabel=f"simulated {unit} ({plural(args.workers, 'worker')}, the table's runtimes)")
         else:
-            plot_regret(ax, np.arange(1, args.budget + 1), {label: np.array([r.regret for r in rs])
+            plot_regret(ax, np.arange(1, budget + 1), {label: np.array([r.regret for r in rs])
                                                              for label, rs in runs.items()},
                         xlabel="functions evaluated")
         ax.set_title(f"{bench.name}: median and interquartile range over {plural(args.repeats, 'search', 'searches')}",
@@ -191,6 +199,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
         fig.savefig(args.plot, dpi=130)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _mean(a: np.ndarray) -> float:
+    """Mean of the finite values, NaN (without numpy's warning) when there are none."""
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if len(a) else float("nan")
+
+
+def _ci95(a: np.ndarray) -> float:
+    """Half-width of the normal 95% interval of the mean of the finite values (0 for fewer than two)."""
+    a = a[np.isfinite(a)]
+    return float(1.96 * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

@@ -72,6 +72,11 @@ class SearchSpace:
         """Raw pre-training features, ``"fim"`` or ``"outputs"``."""
         return self._bench.features(kind)
 
+    @property
+    def epochs(self) -> int | None:
+        """Epochs of the table's learning curves (``ask`` may return ``(name, epoch)``), or None."""
+        return self._bench.epochs
+
 
 @runtime_checkable
 class Strategy(Protocol):
@@ -102,6 +107,7 @@ class SearchResult:
         wall: simulated wall-clock seconds when each result arrived: with one worker the same as
             ``seconds``; with ``n_workers`` the time on the simulated clock (:func:`run_search`).
         n_workers: simulated workers.
+        epochs: the epoch each evaluation was at (multi-fidelity strategies), 0 for the end of training.
     """
 
     strategy: str
@@ -116,13 +122,14 @@ class SearchResult:
     wall_s: float = 0.0
     wall: np.ndarray = None
     n_workers: int = 1
+    epochs: np.ndarray = None
 
     def to_frame(self):
         import pandas as pd
 
         return pd.DataFrame({"function": self.names, "val_acc": self.val_acc, "test_acc": self.test_acc,
                              "best_val": self.best_val, "best_test": self.best_test, "regret": self.regret,
-                             "seconds": self.seconds, "wall": self.wall})
+                             "seconds": self.seconds, "wall": self.wall, "epoch": self.epochs})
 
     def regret_at(self, times) -> np.ndarray:
         """Regret at simulated wall-clock ``times`` (seconds): that of the last result arrived by then,
@@ -131,8 +138,10 @@ class SearchResult:
         return np.where(idx >= 0, self.regret[np.maximum(idx, 0)], np.nan)
 
 
-def run_search(bench, strategy, *, budget: int, seed: int = 0, n_workers: int = 1) -> SearchResult:
-    """Run ``strategy`` until ``budget`` distinct functions have been evaluated on ``bench``.
+def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_workers: int = 1,
+               max_seconds: float | None = None) -> SearchResult:
+    """Run ``strategy`` on ``bench`` until ``budget`` distinct functions have been evaluated, or until
+    ``max_seconds`` simulated training seconds are spent (give either or both).
 
     With ``n_workers`` > 1, ``n_workers`` simulated workers run asynchronously on a simulated clock: each
     idle worker is given the strategy's next function at the current time, which finishes after the
@@ -140,23 +149,34 @@ def run_search(bench, strategy, *, budget: int, seed: int = 0, n_workers: int = 
     recorded, in the order they finish, and a worker that finishes is given the next function at its
     finish time. Strategies with a ``pending`` attribute (a set) find in it the rows being evaluated by
     other workers, and should not propose them (the shipped ones do not); a strategy that proposes one
-    anyway is told its value when it finishes, and the asking worker stays idle for another ask.
+    anyway is told its value when it finishes, and the asking worker stays idle for another ask. A
+    strategy whose ``ask`` returns None is waiting for results: the worker idles until the next one.
+
+    **Multi-fidelity.** On a table with learning curves (``bench.epochs``), ``ask`` may return
+    ``(name, epoch)``: the function is evaluated after ``epoch`` epochs (``bench.query(name, epoch=...)``),
+    which costs the training seconds up to that epoch; asking for it again at a later epoch continues the
+    training and costs only the seconds between. Every such evaluation is a step of the result;
+    ``best_val`` (and so ``regret``) counts only evaluations at the end of training (the last epoch, or
+    a plain name), so that strategies are compared on fully trained functions.
 
     ``strategy`` is a :class:`Strategy` or an Optuna sampler (wrapped in
     :class:`actbench.samplers.OptunaStrategy`; give a callable ``(bench, rng) -> sampler`` to OptunaStrategy
     for a sampler seeded per search).
 
-    The table's budget counter is reset first and charged by every new function (an equivalent name is
-    not charged again). A function the table cannot answer is told as NaN and not charged.
+    The table's budget counter is reset first and charged by every evaluation (an equivalent name at the
+    same or an earlier epoch is not charged again). A function the table cannot answer is told as NaN and
+    not charged.
 
     Raises:
-        RuntimeError: the strategy asked ``10 * budget`` times without reaching the budget (it keeps
-            asking for functions already evaluated or not in the table).
-        ValueError: budget < 1 or larger than the table, or n_workers < 1.
+        RuntimeError: the strategy asked ``10 * budget`` times (or 10 times the table's size) without
+            reaching the budget (it keeps asking for functions already evaluated or not in the table).
+        ValueError: neither budget nor max_seconds, budget < 1 or larger than the table, n_workers < 1.
     """
     if n_workers < 1:
         raise ValueError(f"n_workers must be at least 1, got {n_workers}")
-    if not 1 <= budget <= len(bench):
+    if budget is None and max_seconds is None:
+        raise ValueError("give budget= (distinct functions) or max_seconds= (simulated training seconds), or both")
+    if budget is not None and not 1 <= budget <= len(bench):
         raise ValueError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget}")
     if not isinstance(strategy, Strategy) and type(strategy).__module__.startswith("optuna"):
         from actbench.samplers import OptunaStrategy
@@ -166,60 +186,92 @@ def run_search(bench, strategy, *, budget: int, seed: int = 0, n_workers: int = 
     bench.budget.reset()
     rng = np.random.default_rng(seed)
     strategy.setup(SearchSpace(bench), rng)
+    limits = _Limits(bench, budget, max_seconds)
     if n_workers > 1:
-        recs, wall = _run_async(bench, strategy, budget, n_workers)
+        steps, wall = _run_async(bench, strategy, limits, n_workers)
     else:
-        recs, wall = _run_serial(bench, strategy, budget), None
+        steps = _run_serial(bench, strategy, limits)
+        wall = None
+    recs = [r for r, _, _ in steps]
     val = np.array([r.val_acc for r in recs])
     test = np.array([r.test_acc for r in recs])
-    secs = np.cumsum([0.0 if np.isnan(r.runtime_s) else r.runtime_s for r in recs])
-    filled = np.where(np.isnan(val), -np.inf, val)
+    secs = np.cumsum([c for _, c, _ in steps]) if steps else np.zeros(0)
+    epochs = np.array([e for _, _, e in steps], dtype=int)
+    final = (epochs == 0) | (epochs == (bench.epochs or 0))
+    filled = np.where(np.isnan(val) | ~final, -np.inf, val)
     best_idx = np.array([int(np.argmax(filled[:i + 1])) for i in range(len(val))]) if len(val) else np.zeros(0, int)
-    best_val = np.maximum.accumulate(filled)
+    best_val = np.maximum.accumulate(filled) if len(val) else np.zeros(0)
     best_val = np.where(np.isinf(best_val), np.nan, best_val)
     table_best = float(np.nanmax(bench.metric("val_acc")))
-    return SearchResult(strategy.name, seed, [r.representative for r in recs], val, test, best_val, test[best_idx],
+    best_test = np.where(np.isnan(best_val), np.nan, test[best_idx]) if len(val) else np.zeros(0)
+    return SearchResult(strategy.name, seed, [r.representative for r in recs], val, test, best_val, best_test,
                         table_best - best_val, secs, time.perf_counter() - t0,
-                        secs.copy() if wall is None else np.array(wall), n_workers)
+                        secs.copy() if wall is None else np.array(wall), n_workers, epochs)
 
 
-def _repeating(strategy, asked: int, budget: int, evaluations: int) -> None:
-    if asked > 10 * budget:
-        raise RuntimeError(f"strategy {strategy.name!r} asked {asked - 1} times but only "
-                           f"{plural(evaluations, 'distinct function')} "
-                           f"{'was' if evaluations == 1 else 'were'} new; it keeps repeating itself")
+class _Limits:
+    """When a search stops: ``budget`` distinct functions, ``max_seconds`` training seconds, and a cap on
+    asks against strategies that repeat themselves."""
+
+    def __init__(self, bench, budget: int | None, max_seconds: float | None) -> None:
+        self.bench, self.budget, self.max_seconds = bench, budget, max_seconds
+        self.max_asks = 10 * (budget if budget is not None else len(bench))
+        self.asked = 0
+
+    def done(self, started_functions: int) -> bool:
+        b = self.bench.budget
+        return ((self.budget is not None and started_functions >= self.budget)
+                or (self.max_seconds is not None and b.seconds >= self.max_seconds))
+
+    def count_ask(self, strategy, evaluations: int) -> None:
+        self.asked += 1
+        if self.asked > self.max_asks:
+            raise RuntimeError(f"strategy {strategy.name!r} asked {self.asked - 1} times but only "
+                               f"{plural(evaluations, 'distinct function')} "
+                               f"{'was' if evaluations == 1 else 'were'} new; it keeps repeating itself")
 
 
-def _run_serial(bench, strategy, budget: int) -> list:
-    recs = []
-    asked = 0
-    while bench.budget.evaluations < budget:
-        asked += 1
-        _repeating(strategy, asked, budget, bench.budget.evaluations)
-        name = strategy.ask()
-        rec, new = _query(bench, strategy, name)
+def _split(asked) -> tuple[str, int | None]:
+    """(name, epoch) of what a strategy asked for: a name, or (name, epoch)."""
+    if isinstance(asked, tuple):
+        name, epoch = asked
+        return name, int(epoch)
+    return asked, None
+
+
+def _query(bench, strategy, name: str, epoch: int | None = None):
+    """(record, seconds charged, whether it was a new evaluation); (None, 0, False) for a name the table
+    cannot answer, which is told NaN."""
+    before_n, before_s = bench.budget.evaluations, bench.budget.seconds
+    try:
+        rec = bench.query(name, epoch=epoch)
+    except UnknownFunctionError:
+        strategy.tell(name, float("nan"))
+        return None, 0.0, False
+    cost = bench.budget.seconds - before_s
+    return rec, cost, bench.budget.evaluations > before_n or cost > 0
+
+
+def _run_serial(bench, strategy, limits: _Limits) -> list:
+    steps = []
+    while not limits.done(bench.budget.evaluations):
+        limits.count_ask(strategy, bench.budget.evaluations)
+        asked = strategy.ask()
+        if asked is None:
+            raise RuntimeError(f"strategy {strategy.name!r} has nothing to ask with one worker: it waits for "
+                               "results that only it can produce")
+        name, epoch = _split(asked)
+        rec, cost, new = _query(bench, strategy, name, epoch)
         if rec is None:
             continue
         strategy.tell(name, rec.val_acc)
         if new:
-            recs.append(rec)
-    return recs
+            steps.append((rec, cost, epoch or 0))
+    return steps
 
 
-def _query(bench, strategy, name: str):
-    """(record, whether it was charged as a new function); (None, False) for a name the table cannot
-    answer, which is told NaN."""
-    before = bench.budget.evaluations
-    try:
-        rec = bench.query(name)
-    except UnknownFunctionError:
-        strategy.tell(name, float("nan"))
-        return None, False
-    return rec, bench.budget.evaluations > before
-
-
-def _run_async(bench, strategy, budget: int, n_workers: int) -> tuple[list, list]:
-    """The simulated clock of :func:`run_search` with several workers: (results in finish order, finish times)."""
+def _run_async(bench, strategy, limits: _Limits, n_workers: int) -> tuple[list, list]:
+    """The simulated clock of :func:`run_search` with several workers: (steps in finish order, finish times)."""
     import heapq
 
     runtimes = bench.metric("runtime_s")
@@ -227,39 +279,43 @@ def _run_async(bench, strategy, budget: int, n_workers: int) -> tuple[list, list
     pending = getattr(strategy, "pending", None)
     running: list[tuple[float, int, int]] = []  # (finish time, start order, row): a heap
     waiting: dict[int, list[str]] = {}  # row -> the names asked for it, told when it finishes
-    started: dict[int, object] = {}
-    recs, wall = [], []
-    clock, asked, n_started = 0.0, 0, 0
+    started: dict[int, tuple] = {}  # row -> (record, cost, epoch)
+    steps, wall = [], []
+    clock, n_started = 0.0, 0
+    rows_started: set[int] = set()
     while True:
-        while len(running) < n_workers and n_started < budget:
-            asked += 1
-            _repeating(strategy, asked, budget, n_started)
-            name = strategy.ask()
+        while len(running) < n_workers and not limits.done(len(rows_started)):
+            limits.count_ask(strategy, len(rows_started))
+            asked = strategy.ask()
+            if asked is None:  # the strategy waits for a result
+                break
+            name, epoch = _split(asked)
             hit = bench._find(name)
             if hit is not None and hit[0] in waiting:  # being evaluated by another worker
                 waiting[hit[0]].append(name)
                 continue
-            rec, new = _query(bench, strategy, name)
+            rec, cost, new = _query(bench, strategy, name, epoch)
             if rec is None:
                 continue
             if not new:  # evaluated earlier: its value is known, free
                 strategy.tell(name, rec.val_acc)
                 continue
-            runtime = rec.runtime_s if rec.runtime_s == rec.runtime_s else fallback
-            heapq.heappush(running, (clock + runtime, n_started, rec.row))
-            waiting[rec.row], started[rec.row] = [name], rec
+            duration = cost if cost > 0 or epoch is not None else fallback
+            heapq.heappush(running, (clock + duration, n_started, rec.row))
+            waiting[rec.row], started[rec.row] = [name], (rec, cost, epoch or 0)
+            rows_started.add(rec.row)
             n_started += 1
             if pending is not None:
                 pending.add(rec.row)
         if not running:
-            return recs, wall
+            return steps, wall
         clock, _, row = heapq.heappop(running)
-        rec = started.pop(row)
+        step = started.pop(row)
         if pending is not None:
             pending.discard(row)
         for name in waiting.pop(row):
-            strategy.tell(name, rec.val_acc)
-        recs.append(rec)
+            strategy.tell(name, step[0].val_acc)
+        steps.append(step)
         wall.append(clock)
 
 
@@ -438,7 +494,8 @@ class RegularizedEvolution:
 
 
 def make_strategy(name: str, *, features: str = "both") -> Strategy:
-    """``random``, ``evolution``, a regressor name (``knr``, ``rf``, ``svr``) for :class:`SurrogateSearch`, or
+    """``random``, ``evolution``, a regressor name (``knr``, ``rf``, ``svr``) for :class:`SurrogateSearch`,
+    ``sh``, ``hyperband`` or ``asha`` (:mod:`actbench.multifidelity`; tables with learning curves), or
     ``optuna:<sampler>`` for an Optuna sampler (``optuna:tpe``, ``optuna:random``, ``optuna:knr`` ...; needs
     the ``optuna`` extra, see :mod:`actbench.samplers`)."""
     from actbench.errors import did_you_mean
@@ -447,11 +504,16 @@ def make_strategy(name: str, *, features: str = "both") -> Strategy:
         from actbench.samplers import OptunaStrategy
 
         return OptunaStrategy(name.split(":", 1)[1], features=features)
+    if name in ("sh", "hyperband", "asha"):
+        from actbench.multifidelity import AsyncSuccessiveHalving, Hyperband, SuccessiveHalving
+
+        return {"sh": SuccessiveHalving, "hyperband": Hyperband, "asha": AsyncSuccessiveHalving}[name]()
     if name == "random":
         return RandomSearch()
     if name == "evolution":
         return RegularizedEvolution()
     if name in ("knr", "rf", "svr"):
         return SurrogateSearch(name, features)
-    known = ["random", "evolution", "knr", "rf", "svr", "optuna:tpe", "optuna:random", "optuna:knr"]
+    known = ["random", "evolution", "knr", "rf", "svr", "sh", "hyperband", "asha", "optuna:tpe", "optuna:random",
+             "optuna:knr"]
     raise ValueError(f"unknown strategy {name!r}{did_you_mean(name, known)}; strategies: {', '.join(known)}")

@@ -70,7 +70,7 @@ def test_random_search_trajectory_and_determinism(mini):
     assert a.regret[-1] == pytest.approx(np.nanmax(mini.metric("val_acc")) - a.best_val[-1])
     assert np.all(np.diff(a.seconds) >= 0)
     assert list(a.to_frame().columns) == ["function", "val_acc", "test_acc", "best_val", "best_test", "regret", "seconds",
-                                          "wall"]
+                                          "wall", "epoch"]
 
 
 def test_surrogate_search_starts_with_the_baselines(mini):

@@ -77,6 +77,19 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.cache
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what platform says): CPU results can differ in
+    their last digits between CPU models, and this tells which one a result came from."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _git_revision() -> str | None:
     """The repository's revision when the worker started (its code is loaded once, so later commits to
     the checkout do not describe what runs), with ``+dirty`` when files differ from it."""
@@ -117,7 +130,8 @@ def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, 
         "data": data.description, "seconds": time.perf_counter() - t0,
         "env": {"actbench": __version__, "git": _git_revision(), "torch": torch.__version__,
                 "python": platform.python_version(), "host": socket.gethostname(), "device": str(device),
-                "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None},
+                "gpu": torch.cuda.get_device_name() if str(device).startswith("cuda") else None,
+                "cpu": _cpu_model(), "threads": torch.get_num_threads()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }

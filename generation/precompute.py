@@ -97,8 +97,9 @@ def feature_table(space: str, out: Path, *, fim: Path | None = None, only_fim: b
         description=description or (f"pre-training features of {space!r}"
                                     + (f" for recipe {recipe['name']!r} ({recipe['description']})" if recipe else "")
                                     + "; nothing trained: every metric is missing"))
-    envs = sorted({json.dumps({k: v for k, v in d.get("env", {}).items() if k in ("git", "torch", "gpu", "device", "cpu")},
-                              sort_keys=True) for d, _ in by_class.values()})
+    keep = ("git", "torch", "gpu", "device", "cpu")
+    envs = sorted({json.dumps({k: v for k, v in d.get("env", {}).items() if k in keep}, sort_keys=True)
+                   for d, _ in by_class.values()})
     notes = tuple(f"FIM environment: {e}" for e in envs)
     if convention:
         notes += (f"FIM features in the {convention!r} K-FAC convention",)

@@ -122,3 +122,22 @@ def test_cli(curvy, tmp_path, capsys):
     assert "60 simulated seconds" in text and "\nasha " in text and out.stat().st_size > 1000
     assert main(["search", "--strategy", "sh", "--repeats", "1", "--budget", "5"]) == 2
     assert "learning curves" in capsys.readouterr().err
+
+
+def test_waiting_with_one_worker_and_an_exhausted_table(curvy):
+    class Waits:
+        name = "waits"
+
+        def setup(self, space, rng):
+            pass
+
+        def ask(self):
+            return None
+
+        def tell(self, name, val_acc):
+            pass
+
+    with pytest.raises(RuntimeError, match="has nothing to ask with one worker"):
+        run_search(curvy, Waits(), budget=3)
+    with pytest.raises(RuntimeError, match="every function of the table has been started"):
+        run_search(curvy, Hyperband(), max_seconds=10_000, seed=0)

@@ -113,3 +113,11 @@ def test_optuna_missing_names_the_extra(monkeypatch):
         import actbench.samplers  # noqa: F401
     with pytest.raises(MissingExtraError, match=r"actbench\[optuna\]"):
         make_strategy("optuna:tpe")
+
+
+def test_configspace_missing_names_the_extra(mini, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ConfigSpace", None)
+    from actbench import MissingExtraError
+
+    with pytest.raises(MissingExtraError, match=r"actbench\[optuna\]"):
+        configspace(mini)

@@ -412,3 +412,15 @@ def test_workers_need_the_feature_table_where_init_found_it(tmp_path):
     ft.unlink()
     with pytest.raises(StudyError, match="is not there on this machine"):
         st.optuna_study(worker="w")
+
+
+def test_damaged_or_mismatched_study_files(tmp_path):
+    from actbench.study import load_study, read_config
+
+    st = _study(tmp_path, budget=2)
+    cfg = read_config(st.path)
+    with pytest.raises(ValueError, match="has no study 'other'"):
+        load_study(st.path, {**cfg, "name": "other"})
+    (st.path / "study.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is damaged"):
+        read_config(st.path)

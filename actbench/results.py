@@ -69,7 +69,7 @@ def write_results_table(out: Path, docs: Sequence[dict], fails: Sequence[dict], 
                                        "test_split": f"test split ({data})"})
     created = sorted(d["created"] for d in docs)
     compute_h = sum(d["seconds"] for d in docs) / 3600
-    keep = ("git", "torch", "gpu", "device", "cpu")
+    keep = ("git", "torch", "gpu", "device", "cpu", "cpu_capability")
     envs = sorted({json.dumps({k2: v for k2, v in d["env"].items() if k2 in keep}, sort_keys=True) for d in docs})
     prov = Provenance.now(
         source="generation", description=f"trained by generation/ with recipe {recipe['name']!r}",

@@ -82,6 +82,12 @@ def test_kill_resume_merge_query(setup):
     assert len(bench) == 6 and bench.provenance.source == "generation" and bench.seeds == [0, 1]
     assert bench.provenance.config["name"] == "tiny"
     doc = json.loads((res / f"{result_key('swish(x)')}.json").read_text())
+    # what a CPU run's last digits depend on (docs/generation.md#reproducibility) is recorded, and named in the table
+    import torch
+
+    cap = torch.backends.cpu.get_cpu_capability()
+    assert doc["env"]["cpu_capability"] == cap and doc["env"]["threads"] == 1 and doc["env"]["cpu"]
+    assert any(f'"cpu_capability": "{cap}"' in n for n in bench.provenance.notes)
     for run in doc["runs"]:
         rec = bench.query("swish(x)", seed=run["seed"])
         assert rec.val_acc == run["val_acc"] and rec.test_loss == run["test_loss"]

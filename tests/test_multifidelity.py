@@ -141,3 +141,27 @@ def test_waiting_with_one_worker_and_an_exhausted_table(curvy):
         run_search(curvy, Waits(), budget=3)
     with pytest.raises(RuntimeError, match="every function of the table has been started"):
         run_search(curvy, Hyperband(), max_seconds=10_000, seed=0)
+
+
+def test_docs_parallel_search_script(curvy, tmp_path, capsys):
+    """docs/scripts/parallel_search.py (the figure and table of docs/search.md) on the synthetic table: the
+    horizon is 3 trainings of 9 s on one worker, so random search evaluates 3 functions with 1 worker and
+    12 with 4."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "docs" / "scripts" / "parallel_search.py"
+    spec = importlib.util.spec_from_file_location("parallel_search", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "parallel.png"
+    mod.main(["--bench", str(curvy.path), "--repeats", "3", "--workers", "1", "4", "--strategies", "random",
+              "hyperband", "asha", "--trainings", "3", "--processes", "1", "--plot", str(out)])
+    text = capsys.readouterr().out
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:6]]
+            for line in text.splitlines() if line.startswith("| ") and "strategy" not in line}
+    assert set(rows) == {(s, k) for s in ("random", "hyperband", "asha") for k in ("1", "4")}
+    assert rows[("random", "1")][2] == "3" and rows[("random", "4")][2] == "12"
+    assert rows[("random", "1")][0] == "no result yet"  # a quarter of the horizon is 6.75 s: no training done
+    assert int(rows[("hyperband", "1")][2]) > 3  # partial trainings: more evaluations in the same time
+    assert "horizon 27 simulated s" in text and out.stat().st_size > 1000

@@ -11,7 +11,7 @@ import pytest
 from actbench import ActBench
 from actbench.cli import main
 from actbench.provenance import Provenance, TableInfo
-from actbench.samplers import (OptunaStrategy, SurrogateSampler, configspace, name_of, params_of, row_of_trial,
+from actbench.samplers import (SurrogateSampler, configspace, name_of, params_of, row_of_trial,
                                search_space)
 from actbench.search import SurrogateSearch, make_strategy, run_search
 from actbench.table import TableWriter

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from actbench.expr import Expr
     from actbench.provenance import TableInfo
 from actbench.registry import BENCHMARKS, DEFAULT_BENCHMARK, BenchmarkSpec
-from actbench.table import CURVE_METRICS, DIVERGED, METRICS, MISSING, FimLayer, read_table
+from actbench.table import DIVERGED, METRICS, MISSING, FimLayer, read_table
 
 __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "RECORD_FIELDS", "ActBench", "BenchmarkSpec", "Budget", "Record",
            "record_model"]
@@ -293,6 +293,7 @@ class ActBench:
         self._by_h1: dict[int, list[int]] | None = None
         self._suggester: Suggester | None = None  # built on the first unknown name
         self._per_seed: dict[str, np.ndarray] | None = None
+        self._epoch_views: dict[int, dict] = {}  # first row of a block of curves -> what epoch queries read
         self._row_missing = np.stack([self._table.flags[c] == MISSING for c in METRICS], axis=1)
         self._row_diverged = np.any(np.stack([self._table.flags[c] == DIVERGED for c in METRICS]), axis=0)
         self._base = dict(self._table.info_fields)
@@ -410,8 +411,6 @@ class ActBench:
         return self._table.n_epochs or None
 
     def _query_epoch(self, name, row: int, how: str, seed: int | None, epoch: int) -> Record:
-        from actbench.results import aggregate
-
         e = self._table.n_epochs
         if not e:
             raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training "
@@ -419,30 +418,59 @@ class ActBench:
                              "(ActBench.epochs says how many)")
         if not (isinstance(epoch, (int, np.integer)) and 1 <= epoch <= e):
             raise ValueError(f"epoch must be between 1 and {e} (the table's epochs), got {epoch!r}")
-        cols = {c: self._table.curves(c, row)[:, epoch - 1] for c in CURVE_METRICS}  # (n_seeds,) each
-        seconds = np.nansum(self._table.curves("epoch_s", row)[:, :epoch], axis=1)
-        seconds = np.where(np.isnan(cols["epoch_s"]), np.nan, seconds)  # a run that stopped: no time to epoch
-        reached = ~np.isnan(cols["val_acc"])
-        median_s = float(np.median(seconds[reached])) if reached.any() else float("nan")
-        runs = [{"diverged": not reached[j], "train_acc": cols["train_acc"][j], "val_acc": cols["val_acc"][j],
-                 "test_acc": np.nan, "train_loss": cols["train_loss"][j], "val_loss": cols["val_loss"][j],
-                 "test_loss": np.nan, "runtime_s": seconds[j]} for j in range(len(reached))]
+        view, i = self._epoch_view(row)
+        k = epoch - 1
         if seed is not None:
             j = self._seed_index(seed)
-            vals = {c: float(runs[j][c]) for c in METRICS}
-            diverged, aggregation = bool(not reached[j]), f"seed {seed} (one run), at epoch {epoch} of {e}"
+            vals = {c: float(view["seed"][c][i, j, k]) for c in METRICS}
+            diverged, aggregation = bool(not view["reached"][i, j, k]), f"seed {seed} (one run), at epoch {epoch} of {e}"
         else:
-            vals, flags = aggregate(runs)
-            vals["runtime_s"] = median_s
-            diverged = any(f == DIVERGED for c, f in flags.items() if c in ("train_acc", "val_acc"))
+            vals = {c: float(view["median"][c][i, k]) for c in METRICS}
+            diverged = bool(view["diverged"][i, k])
             aggregation = f"{self._base['aggregation']}, at epoch {epoch} of {e}"
-        self.budget.charge(row, median_s)  # the runs' median time to this epoch, as a full query charges
+        self.budget.charge(row, float(view["median"]["runtime_s"][i, k]))  # the runs' median time to the epoch
         missing = tuple(c for c in METRICS if c.startswith("test_") or (vals[c] != vals[c] and not diverged))
         base = {**self._base, "aggregation": aggregation}
         return Record._trusted(dict(name=str(name), representative=self._table.names[row], row=row, resolved_by=how,
                                     seed=seed, epoch=int(epoch), diverged=diverged, missing=missing,
                                     equivalents=self._equivalents_of(row), **vals, **base,
                                     actbench_version=__version__))
+
+    def _epoch_view(self, row: int) -> tuple[dict, int]:
+        """What an epoch query of ``row`` reads, derived once per block of curve rows (vectorised) and
+        kept as long as the table keeps the block: per seed, each metric at each epoch (test values NaN:
+        not recorded per epoch; ``runtime_s`` the training seconds up to the epoch, a running sum of
+        ``epoch_s``), whether the run reached the epoch, and the aggregate over seeds by
+        :func:`actbench.results.aggregate`'s rule (``runtime_s``: the median over the runs that reached it).
+        Returns (the view, the row's index in it)."""
+        from actbench.results import aggregate_seeds
+
+        start, block = self._table.curve_block(row)
+        view = self._epoch_views.get(start)
+        if view is None or view["block"] is not block:
+            reached = ~np.isnan(block["val_acc"])  # (rows, seeds, epochs)
+            nan = np.full(reached.shape, np.nan)
+            seconds = np.where(np.isnan(block["epoch_s"]), np.nan, np.cumsum(np.nan_to_num(block["epoch_s"]), axis=2))
+            per = {"train_acc": block["train_acc"], "val_acc": block["val_acc"], "test_acc": nan,
+                   "train_loss": block["train_loss"], "val_loss": block["val_loss"], "test_loss": nan,
+                   "runtime_s": seconds}
+            median, flagged = {}, {}
+            for c in METRICS:
+                if c != "runtime_s":
+                    # aggregate_seeds works over the last axis: seeds last
+                    m, bad = aggregate_seeds(per[c].transpose(0, 2, 1), ~reached.transpose(0, 2, 1), c)
+                    median[c], flagged[c] = m, bad
+            t = np.sort(np.where(reached, seconds, np.inf), axis=1)  # runs that reached the epoch first
+            n = reached.sum(axis=1)  # (rows, epochs)
+            lo = np.take_along_axis(t, np.maximum((n - 1) // 2, 0)[:, None, :], axis=1)[:, 0, :]
+            hi = np.take_along_axis(t, np.maximum(n // 2, 0)[:, None, :].clip(max=t.shape[1] - 1), axis=1)[:, 0, :]
+            median["runtime_s"] = np.where(n > 0, (lo + hi) / 2, np.nan)
+            view = {"block": block, "seed": per, "reached": reached, "median": median,
+                    "diverged": flagged["train_acc"] | flagged["val_acc"]}
+            self._epoch_views[start] = view
+            if len(self._epoch_views) > len(self._table._curve_blocks):
+                self._epoch_views = {k: v for k, v in self._epoch_views.items() if k in self._table._curve_blocks}
+        return view, row - start
 
     def _seed_index(self, seed: int) -> int:
         seeds = self._table.seeds

@@ -36,14 +36,22 @@ def aggregate(runs: list[dict]) -> tuple[dict[str, float], dict[str, int]]:
         if col == "runtime_s":
             vals[col], flags[col] = float(np.median(x)), 0
             continue
-        worst = -np.inf if col in _ACC else np.inf
-        x = np.where(div | np.isnan(x), worst, x)
-        m = float(np.median(x)) if len(x) % 2 else float(np.sort(x)[len(x) // 2 - (col in _ACC)])
-        if np.isinf(m):
-            vals[col], flags[col] = float("nan"), DIVERGED
-        else:
-            vals[col], flags[col] = m, 0
+        m, bad = aggregate_seeds(x, div, col)
+        vals[col], flags[col] = float(m), DIVERGED if bad else 0
     return vals, flags
+
+
+def aggregate_seeds(x: np.ndarray, diverged: np.ndarray, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`aggregate`'s rule for one metric column, over the last axis of ``x`` (the seeds): a diverged
+    run (or a NaN) counts as the worst value; the median of an odd count, and of an even count the lower
+    middle value for accuracies and the upper one for losses (the worse of the two middle runs). Returns
+    (values, flagged): NaN and True where the median run diverged."""
+    worst = -np.inf if col in _ACC else np.inf
+    x = np.where(diverged | np.isnan(x), worst, x)
+    k = x.shape[-1]
+    m = np.sort(x, axis=-1)[..., k // 2 if k % 2 else k // 2 - (col in _ACC)]
+    bad = np.isinf(m)
+    return np.where(bad, np.nan, m), bad
 
 
 def write_results_table(out: Path, docs: Sequence[dict], fails: Sequence[dict], fim_of: Callable[[dict], np.ndarray],

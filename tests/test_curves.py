@@ -147,3 +147,57 @@ def test_cli_query_at_an_epoch(tmp_path, capsys):
     assert '"epoch": 2' in out and '"test_acc": null' in out
     assert main(["query", "relu(x)", "--epoch", "2"]) == 2  # the mini table has no curves
     assert "has no learning curves" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_seeds", [2, 3])
+def test_epoch_answers_are_aggregate_of_the_runs_across_blocks(tmp_path, monkeypatch, n_seeds):
+    """Epoch queries read blocks of curve rows, derive every row's answers at once and keep few blocks:
+    on 150 rows (three blocks of 64) with random stops, NaNs and an even and odd seed count, every answer
+    equals actbench.results.aggregate over the runs as recorded (each run's seconds a running sum), also
+    after the cache evicted blocks (it keeps one here)."""
+    import actbench.table as table_mod
+    from actbench import get_space
+    from actbench.results import aggregate
+
+    monkeypatch.setattr(table_mod, "CURVE_CACHE_BLOCKS", 1)
+    rng = np.random.default_rng(n_seeds)
+    names = get_space("act-bench").representatives[:150]
+    runs_of = {}
+    with TableWriter(tmp_path / "many.h5", info=TableInfo(benchmark="many", description="test fixture (synthetic)"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic curves"),
+                     seeds=list(range(n_seeds)), epochs=E) as w:
+        for name in names:
+            stops = rng.integers(0, E + 1, n_seeds)  # 0: diverged in the first epoch
+            curves = {c: [] for c in CURVE_METRICS}
+            for stop in stops:
+                for c in CURVE_METRICS:
+                    v = list(rng.random(stop)) if c != "epoch_s" else list(1 + rng.random(stop))
+                    curves[c].append(v if stop else None)
+            runs_of[name] = curves
+            w.add(name, {"val_acc": 0.5, "runtime_s": 1.0}, per_seed={"val_acc": [0.5] * n_seeds},
+                  curves=curves)
+    b = ActBench(tmp_path / "many.h5")
+    order = rng.permutation(len(names))
+    for k in range(1, E + 1):
+        for i in order:
+            name = names[i]
+            cur = runs_of[name]
+            runs = []
+            for j in range(n_seeds):
+                got = cur["val_acc"][j] is not None and len(cur["val_acc"][j]) >= k
+                row = {c: (cur[c][j][k - 1] if got else np.nan) for c in ("train_acc", "val_acc", "train_loss", "val_loss")}
+                secs = float(np.cumsum(cur["epoch_s"][j])[k - 1]) if got else np.nan
+                runs.append({"diverged": not got, "test_acc": np.nan, "test_loss": np.nan, "runtime_s": secs, **row})
+            want, flags = aggregate(runs)
+            reached = [r["runtime_s"] for r in runs if not r["diverged"]]
+            want["runtime_s"] = float(np.median(reached)) if reached else np.nan
+            got = b.query(name, epoch=k)
+            for c in ("train_acc", "val_acc", "train_loss", "val_loss", "runtime_s"):
+                assert getattr(got, c) == want[c] or (np.isnan(getattr(got, c)) and np.isnan(want[c])), (name, k, c)
+            assert got.diverged == (flags["val_acc"] == 1 or flags["train_acc"] == 1)
+            j = int(rng.integers(n_seeds))
+            one = b.query(name, epoch=k, seed=j)
+            assert one.diverged == runs[j]["diverged"]
+            assert one.val_acc == runs[j]["val_acc"] or (np.isnan(one.val_acc) and runs[j]["diverged"])
+            assert one.runtime_s == runs[j]["runtime_s"] or (np.isnan(one.runtime_s) and runs[j]["diverged"])
+    assert len(b._table._curve_blocks) == 1 and len(b._epoch_views) <= 1

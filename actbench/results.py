@@ -1,6 +1,7 @@
 """Tables from training results: generation.worker's result documents aggregated over seeds and written as a
-table v1. Used by ``generation.merge`` (a folder of result files) and by search studies (results kept in an
-Optuna storage), so that both give the same table for the same results.
+table (format version 2 when they have learning curves). Used by ``generation.merge`` (a folder of result
+files) and by search studies (results kept in an Optuna storage), so that both give the same table for the
+same results.
 
 Aggregation over seeds: the median, where a diverged run counts as the worst possible value (accuracy
 -inf, loss +inf); if the median lands on a diverged run (most runs diverged) the value is NaN and flagged

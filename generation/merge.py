@@ -1,4 +1,4 @@
-"""Build a table v1 from a worker's result folder.
+"""Build a table from a worker's result folder (format version 2, with learning curves, when every run has one).
 
     python -m generation.merge results/cnn -o cnn.h5 [--space act-bench]
 

@@ -304,6 +304,19 @@ def _add_table_commands(sub) -> None:
     _bench_args(q)
     q.set_defaults(func=_cmd_query)
 
+    cmp = sub.add_parser(
+        "compare", help="how far two tables of one task agree (a regenerated table beside the one it repeats)",
+        description="Compare A and B on METRIC over the rows both have: the aggregates and every common seed's "
+        "run: how many values are identical, the absolute differences, the rank correlation, and the runs that "
+        "diverged in one table only. Runs on other machines differ in their last digits and, through them, in "
+        "some predictions, so honest tables of one recipe agree by distribution, not bit for bit.")
+    cmp.add_argument("a", help="benchmark name or table path")
+    cmp.add_argument("b", help="benchmark name or table path")
+    cmp.add_argument("--metric", default="val_acc", help="metric to compare (default val_acc)")
+    cmp.add_argument("--json", action="store_true", help="print JSON")
+    _bench_args(cmp)
+    cmp.set_defaults(func=_cmd_compare)
+
     bst = sub.add_parser(
         "best", help="the best functions of a table or of a search study folder",
         description="Print the K functions with the best METRIC (highest accuracy; lowest loss or runtime) of a "
@@ -495,6 +508,21 @@ def _cmd_best(args: argparse.Namespace) -> int:
         return 0
     cols = [c for c in dict.fromkeys([args.metric, "val_acc", "test_acc"]) if c in df.columns]
     print(df[cols].to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from actbench.compare import agreement
+
+    a, b = _open(args, args.a), _open(args, args.b)
+    res = agreement(a, b, args.metric)
+    if args.json:
+        print(json.dumps({k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in res.items()}, indent=2))
+        return 0
+    print(f"A: {a.path}\nB: {b.path}")
+    print(f"rows in both: {res['rows']:,} (A only {res['a_only']:,}, B only {res['b_only']:,})")
+    print(res["aggregate"])
+    print(res["runs"] if res["runs"] is not None else "runs: no common per-seed values")
     return 0
 
 

@@ -212,9 +212,9 @@ class Budget:
     """What queries have cost: distinct functions evaluated and simulated training seconds.
 
     A row is charged once however many equivalent names ask for it; rows whose runtime is unknown
-    (NaN) add no seconds. A query at an epoch (tables with learning curves) charges the training seconds
-    up to that epoch; asking the same function at a later epoch charges only the seconds between (the
-    training continues), at an earlier one nothing.
+    (NaN) add no seconds. A query at an epoch (tables with learning curves) charges the seconds up to that
+    epoch (:meth:`ActBench.query`); asking the same function at a later epoch charges only the seconds
+    between (the training continues), at an earlier one nothing.
     """
 
     evaluations: int = 0
@@ -373,7 +373,9 @@ class ActBench:
             seed: a seed of :attr:`seeds` for that run's values instead of the aggregate.
             epoch: answer after this many epochs (1 .. :attr:`epochs`) from the table's learning curves:
                 training and validation loss and accuracy at that epoch (test values are NaN, not
-                recorded per epoch), and ``runtime_s`` the training seconds up to it. Charges those
+                recorded per epoch), and ``runtime_s`` the seconds up to it: the run's runtime times
+                the share of its training seconds spent by that epoch, so that the last epoch costs what
+                the whole run cost (evaluations included), however a search reaches it. Charges those
                 seconds; the same function at a later epoch is charged only the difference.
 
         Raises:
@@ -439,8 +441,9 @@ class ActBench:
     def _epoch_view(self, row: int) -> tuple[dict, int]:
         """What an epoch query of ``row`` reads, derived once per block of curve rows (vectorised) and
         kept as long as the table keeps the block: per seed, each metric at each epoch (test values NaN:
-        not recorded per epoch; ``runtime_s`` the training seconds up to the epoch, a running sum of
-        ``epoch_s``), whether the run reached the epoch, and the aggregate over seeds by
+        not recorded per epoch; ``runtime_s`` the seconds up to the epoch: the run's ``runtime_s`` times its
+        share of training seconds, ``epoch_s``, up to the epoch; the plain running sum of ``epoch_s`` where
+        the run has no runtime), whether the run reached the epoch, and the aggregate over seeds by
         :func:`actbench.results.aggregate`'s rule (``runtime_s``: the median over the runs that reached it).
         Returns (the view, the row's index in it)."""
         from actbench.results import aggregate_seeds
@@ -450,7 +453,15 @@ class ActBench:
         if view is None or view["block"] is not block:
             reached = ~np.isnan(block["val_acc"])  # (rows, seeds, epochs)
             nan = np.full(reached.shape, np.nan)
-            seconds = np.where(np.isnan(block["epoch_s"]), np.nan, np.cumsum(np.nan_to_num(block["epoch_s"]), axis=2))
+            cum = np.cumsum(np.nan_to_num(block["epoch_s"]), axis=2)  # training seconds up to each epoch
+            # the run's recorded runtime (evaluations and set-up included) spread over its epochs in
+            # proportion to their training seconds: the last epoch costs the whole run, however reached
+            total = np.take_along_axis(cum, np.maximum(reached.sum(axis=2, keepdims=True) - 1, 0), axis=2)
+            runtime = self._table.per_seed("runtime_s", slice(start, start + len(cum)))[:, :, None]
+            fair = np.isfinite(runtime) & (runtime > 0) & (total > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                seconds = np.where(fair, runtime * (cum / np.where(total > 0, total, 1.0)), cum)
+            seconds = np.where(np.isnan(block["epoch_s"]), np.nan, seconds)
             per = {"train_acc": block["train_acc"], "val_acc": block["val_acc"], "test_acc": nan,
                    "train_loss": block["train_loss"], "val_loss": block["val_loss"], "test_loss": nan,
                    "runtime_s": seconds}

@@ -154,7 +154,7 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
 
     **Multi-fidelity.** On a table with learning curves (``bench.epochs``), ``ask`` may return
     ``(name, epoch)``: the function is evaluated after ``epoch`` epochs (``bench.query(name, epoch=...)``),
-    which costs the training seconds up to that epoch; asking for it again at a later epoch continues the
+    which costs the seconds up to that epoch (``query``); asking for it again at a later epoch continues the
     training and costs only the seconds between. Every such evaluation is a step of the result;
     ``best_val`` (and so ``regret``) counts only evaluations at the end of training (the last epoch, or
     a plain name), so that strategies are compared on fully trained functions.

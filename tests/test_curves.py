@@ -201,3 +201,28 @@ def test_epoch_answers_are_aggregate_of_the_runs_across_blocks(tmp_path, monkeyp
             assert one.val_acc == runs[j]["val_acc"] or (np.isnan(one.val_acc) and runs[j]["diverged"])
             assert one.runtime_s == runs[j]["runtime_s"] or (np.isnan(one.runtime_s) and runs[j]["diverged"])
     assert len(b._table._curve_blocks) == 1 and len(b._epoch_views) <= 1
+
+
+def test_a_full_training_costs_the_same_however_reached(tmp_path):
+    """Runs record more seconds than their epochs' training (evaluations, set-up): an epoch costs the
+    run's runtime times its share of training seconds, so the last epoch costs the whole runtime, and a
+    function trained epoch by epoch costs what one full query costs."""
+    epoch_s = [[1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0]]
+    runtime = [15.0, 9.0, 6.0]  # 1.5, 1.125 and 1.5 times the training seconds
+    with TableWriter(tmp_path / "t.h5", info=TableInfo(benchmark="t", description="test fixture (synthetic)"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic curves"),
+                     seeds=[0, 1, 2], epochs=E) as w:
+        curve = {c: [[0.5] * E] * 3 for c in CURVE_METRICS if c != "epoch_s"}
+        w.add("relu(x)", {"val_acc": 0.5, "runtime_s": 9.0}, per_seed={"val_acc": [0.5] * 3, "runtime_s": runtime},
+              curves={**curve, "epoch_s": epoch_s})
+    b = ActBench(tmp_path / "t.h5")
+    assert b.query("relu(x)", seed=0, epoch=2).runtime_s == pytest.approx(15.0 * 3 / 10)
+    assert [b.query("relu(x)", seed=j, epoch=E).runtime_s for j in range(3)] == runtime  # exactly
+    assert b.query("relu(x)", epoch=1).runtime_s == pytest.approx(np.median([1.5, 9 * 2 / 8, 1.5]))
+    b.budget.reset()
+    for k in (1, 3, E):
+        b.query("relu(x)", epoch=k)
+    stepwise = b.budget.seconds
+    b.budget.reset()
+    b.query("relu(x)")
+    assert stepwise == b.budget.seconds == 9.0

@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from actbench.search import SearchExhausted
+
 __all__ = ["AsyncSuccessiveHalving", "Hyperband", "SuccessiveHalving", "rungs"]
 
 
@@ -110,8 +112,7 @@ class Hyperband(_OverEpochs):
             else:
                 self._start_bracket()
             if not self._queue:
-                raise RuntimeError(f"{self.name}: every function of the table has been started; give a smaller "
-                                   "budget or max_seconds")
+                raise SearchExhausted(f"{self.name}: every function of the table has been started")
         if not self._queue:
             return None  # the rung's results are not all in: wait
         name, epoch = self._queue.pop(0)
@@ -157,6 +158,9 @@ class AsyncSuccessiveHalving(_OverEpochs):
                     self._asked[name] = k + 1
                     return name, self.rungs[k + 1]
         if not self._order:
+            if not self._asked:
+                raise SearchExhausted(f"{self.name}: every function of the table has been started and no "
+                                      "result is awaited")
             return None  # nothing new to start: wait for results that may promote
         name = self._space.names[self._order.pop()]
         self._asked[name] = 0

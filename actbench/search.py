@@ -42,8 +42,14 @@ from actbench.errors import UnknownFunctionError, plural
 from actbench.expr import Expr, parse
 from actbench.ops import BASELINES, OPERATORS
 
-__all__ = ["RandomSearch", "RegularizedEvolution", "SearchResult", "SearchSpace", "Strategy", "SurrogateSearch",
-           "make_strategy", "run_search"]
+__all__ = ["RandomSearch", "RegularizedEvolution", "SearchExhausted", "SearchResult", "SearchSpace", "Strategy",
+           "SurrogateSearch", "make_strategy", "run_search"]
+
+
+class SearchExhausted(IndexError):
+    """Raised by a strategy's ``ask`` that has nothing left to propose: every function it could propose is
+    evaluated or being evaluated. :func:`run_search` then waits for the evaluations still running (they
+    may give it something to continue) and otherwise ends the search early (``SearchResult.exhausted``)."""
 
 
 class SearchSpace:
@@ -88,7 +94,8 @@ class Strategy(Protocol):
         """Called once before the search with the candidates and a seeded generator."""
 
     def ask(self) -> str:
-        """The next function to evaluate (any name; equivalent names count as the same function)."""
+        """The next function to evaluate (any name; equivalent names count as the same function); None to
+        wait for results of other simulated workers; :class:`SearchExhausted` when nothing is left."""
 
     def tell(self, name: str, val_acc: float) -> None:
         """The validation accuracy of ``name`` (NaN when training diverged)."""
@@ -108,6 +115,8 @@ class SearchResult:
             ``seconds``; with ``n_workers`` the time on the simulated clock (:func:`run_search`).
         n_workers: simulated workers.
         epochs: the epoch each evaluation was at (multi-fidelity strategies), 0 for the end of training.
+        exhausted: the search ended before its budget because the strategy had nothing left to propose
+            (:class:`SearchExhausted`): every function of the table evaluated, for instance.
     """
 
     strategy: str
@@ -123,6 +132,7 @@ class SearchResult:
     wall: np.ndarray = None
     n_workers: int = 1
     epochs: np.ndarray = None
+    exhausted: bool = False
 
     def to_frame(self):
         import pandas as pd
@@ -187,6 +197,7 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     rng = np.random.default_rng(seed)
     strategy.setup(SearchSpace(bench), rng)
     limits = _Limits(bench, budget, max_seconds)
+    limits.exhausted = False
     if n_workers > 1:
         steps, wall = _run_async(bench, strategy, limits, n_workers)
     else:
@@ -206,7 +217,7 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     best_test = np.where(np.isnan(best_val), np.nan, test[best_idx]) if len(val) else np.zeros(0)
     return SearchResult(strategy.name, seed, [r.representative for r in recs], val, test, best_val, best_test,
                         table_best - best_val, secs, time.perf_counter() - t0,
-                        secs.copy() if wall is None else np.array(wall), n_workers, epochs)
+                        secs.copy() if wall is None else np.array(wall), n_workers, epochs, limits.exhausted)
 
 
 class _Limits:
@@ -256,7 +267,11 @@ def _run_serial(bench, strategy, limits: _Limits) -> list:
     steps = []
     while not limits.done(bench.budget.evaluations):
         limits.count_ask(strategy, bench.budget.evaluations)
-        asked = strategy.ask()
+        try:
+            asked = strategy.ask()
+        except SearchExhausted:
+            limits.exhausted = True
+            break
         if asked is None:
             raise RuntimeError(f"strategy {strategy.name!r} has nothing to ask with one worker: it waits for "
                                "results that only it can produce")
@@ -286,7 +301,11 @@ def _run_async(bench, strategy, limits: _Limits, n_workers: int) -> tuple[list, 
     while True:
         while len(running) < n_workers and not limits.done(len(rows_started)):
             limits.count_ask(strategy, len(rows_started))
-            asked = strategy.ask()
+            try:
+                asked = strategy.ask()
+            except SearchExhausted:  # nothing to propose until a running evaluation finishes, if any does
+                limits.exhausted = not running
+                break
             if asked is None:  # the strategy waits for a result
                 break
             name, epoch = _split(asked)
@@ -329,6 +348,8 @@ class RandomSearch:
         self._i = 0
 
     def ask(self) -> str:
+        if self._i >= len(self._order):
+            raise SearchExhausted("random: every function of the table has been proposed")
         name = self._order[self._i]
         self._i += 1
         return name
@@ -390,7 +411,7 @@ class SurrogateSearch:
         """The row :meth:`ask` names; rows in ``pending`` (being evaluated elsewhere) are never chosen.
 
         Raises:
-            IndexError: every row is evaluated or pending.
+            SearchExhausted: (an IndexError) every row is evaluated or pending.
         """
         for r in self._queue:  # the baselines first, in order; a pending one stays queued
             if not self._evaluated[r] and r not in pending:
@@ -402,7 +423,7 @@ class SurrogateSearch:
             mask[np.fromiter(pending, dtype=np.int64)] = False
         free = np.flatnonzero(mask)
         if not len(free):
-            raise IndexError("every candidate is evaluated or being evaluated")
+            raise SearchExhausted(f"{self.name}: every candidate is evaluated or being evaluated")
         if not self._rows:
             return int(self._rng.choice(free))
         if self._knn is not None:
@@ -448,8 +469,7 @@ class RegularizedEvolution:
         if self._init:
             return self._init.pop(0)
         if not self._pop:  # several workers and no result yet: another random function
-            free = [n for i, n in enumerate(self._space.names) if i not in self._seen and i not in self.pending]
-            return free[int(self._rng.integers(len(free)))]
+            return self._random_free()
         idx = self._rng.choice(len(self._pop), size=min(self.sample, len(self._pop)), replace=False)
         parent = parse(max((self._pop[i] for i in idx), key=lambda p: -1.0 if np.isnan(p[1]) else p[1])[0])
         for _ in range(100):  # a child the table has and that is not evaluated yet
@@ -457,7 +477,12 @@ class RegularizedEvolution:
             row = self._space.find(child)
             if row is not None and row not in self._seen and row not in self.pending:
                 return child
+        return self._random_free()
+
+    def _random_free(self) -> str:
         free = [n for i, n in enumerate(self._space.names) if i not in self._seen and i not in self.pending]
+        if not free:
+            raise SearchExhausted("evolution: every function is evaluated or being evaluated")
         return free[int(self._rng.integers(len(free)))]
 
     def _mutate(self, expr: Expr) -> Expr:

@@ -10,7 +10,7 @@ import pytest
 from actbench import ActBench
 from actbench.cli import main
 from actbench.provenance import Provenance, TableInfo
-from actbench.search import RandomSearch, RegularizedEvolution, SurrogateSearch, make_strategy, run_search
+from actbench.search import RandomSearch, RegularizedEvolution, SurrogateSearch, run_search
 from actbench.table import TableWriter
 
 NAMES = ["abs(x)", "elu(x)", "relu(x)", "selu(x)", "swish(x)", "tanh(x)"]  # in alphabetical order

@@ -127,7 +127,6 @@ def test_gitignore_covers_what_the_documented_workflows_create():
 
 
 def test_counts_agree_with_their_nouns(tmp_path, capsys):
-    from actbench.cli import main
     from actbench.errors import plural
     from actbench.table import Provenance, TableInfo, TableWriter
 

@@ -76,7 +76,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-@functools.lru_cache(maxsize=1)
 @functools.cache
 def _cpu_model() -> str:
     """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what platform says): CPU results can differ in
@@ -90,6 +89,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
 def _git_revision() -> str | None:
     """The repository's revision when the worker started (its code is loaded once, so later commits to
     the checkout do not describe what runs), with ``+dirty`` when files differ from it."""

@@ -290,3 +290,25 @@ def test_learning_curves_leave_the_run_unchanged():
     assert all(0 <= a <= 1 for a in c["train_acc"] + c["val_acc"]) and c["train_loss"][-1] < c["train_loss"][0]
     bad = train_run(recipe.model_copy(update={"lr": 1e6}), "exp(x)", data, seed=0)
     assert bad.diverged and len(bad.curve["val_acc"]) == len(bad.curve["train_loss"]) == bad.epochs_completed
+
+
+def test_the_revision_is_stamped_once_per_process(monkeypatch):
+    """A worker stamps its results with the revision of the code it loaded at start: commits to the
+    checkout while it runs (which it does not load) must not change the stamp (they did, through a
+    decorator that had slipped onto another function)."""
+    import generation.worker as worker
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        out = f"rev{len(calls)}\n" if cmd[:2] == ["git", "rev-parse"] else ""
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
+
+    worker._git_revision.cache_clear()
+    monkeypatch.setattr(worker.subprocess, "run", fake_run)
+    try:
+        first = worker._git_revision()
+        assert first == "rev1" and worker._git_revision() == first and len(calls) == 2
+    finally:
+        worker._git_revision.cache_clear()

@@ -441,6 +441,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "fim_convention": (t.fim_convention or "unknown") + ("" if t.fim_convention_stated or not t.fim_convention
                                                               else " (inferred from the provenance)"),
         "seeds": t.seeds if t.seeds is not None else f"aggregates only ({plural(t.info.n_seeds, 'run')})",
+        "learning curves": (f"{t.n_epochs} epoch{'s' if t.n_epochs > 1 else ''} per run (query(name, epoch=k))"
+                            if t.n_epochs else "none (final values only)"),
         "integrity": (f"{t.integrity} checksums on every byte, verified on every read" if t.integrity else
                       f"unprotected (written before actbench 0.3.0: damage can go unnoticed; "
                       f"`actbench upgrade {bench.path}` rewrites it with checksums)"),

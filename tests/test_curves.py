@@ -85,11 +85,14 @@ def test_epoch_errors(tmp_path):
     for bad in (0, E + 1, 1.5, "2"):
         with pytest.raises(ValueError, match=f"epoch must be between 1 and {E}"):
             b.query("relu(x)", epoch=bad)
+    plain = _write(tmp_path / "p.h5", curves=False)
     with pytest.raises(ValueError, match="has no learning curves"):
-        ActBench("mini").query("relu(x)", epoch=1)
-    assert ActBench("mini").epochs is None
+        plain.query("relu(x)", epoch=1)
+    assert plain.epochs is None
     with pytest.raises(TableFormatError, match="no learning curves"):
-        ActBench("mini")._table.curves("val_acc")
+        plain._table.curves("val_acc")
+    with pytest.raises(TableFormatError, match="no learning curves"):
+        plain._table.curve_block(0)
     with pytest.raises(ValueError, match="unknown curve column"):
         b._table.curves("test_acc")
 
@@ -142,11 +145,16 @@ def test_cli_query_at_an_epoch(tmp_path, capsys):
     from actbench.cli import main
 
     _write(tmp_path / "c.h5").close()
+    _write(tmp_path / "p.h5", curves=False).close()
     assert main(["query", "relu(x)", "--bench", str(tmp_path / "c.h5"), "--epoch", "2", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"epoch": 2' in out and '"test_acc": null' in out
-    assert main(["query", "relu(x)", "--epoch", "2"]) == 2  # the mini table has no curves
+    assert main(["info", str(tmp_path / "c.h5")]) == 0
+    assert "learning curves            4 epochs per run" in capsys.readouterr().out
+    assert main(["query", "relu(x)", "--bench", str(tmp_path / "p.h5"), "--epoch", "2"]) == 2
     assert "has no learning curves" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "p.h5")]) == 0
+    assert "learning curves            none (final values only)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("n_seeds", [2, 3])

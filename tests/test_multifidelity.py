@@ -103,16 +103,27 @@ def test_multifidelity_with_several_workers_and_against_random(curvy):
     assert len(rand.names) == 10 and set(rand.epochs) == {0}  # 10 full trainings of 9 s
 
 
-def test_needs_learning_curves():
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A table without learning curves (format version 1), SYNTHETIC."""
+    path = tmp_path_factory.mktemp("plain") / "plain.h5"
+    with TableWriter(path, info=TableInfo(benchmark="plain", description="test fixture (synthetic)"),
+                     provenance=Provenance.now(source="test-fixture", description="no curves")) as w:
+        for name in get_space("act-bench").representatives[:5]:
+            w.add(name, {"val_acc": 0.5, "runtime_s": 1.0})
+    return ActBench(path)
+
+
+def test_needs_learning_curves(plain):
     with pytest.raises(ValueError, match="need a table with learning curves"):
-        run_search(ActBench("mini"), Hyperband(), budget=10)
+        run_search(plain, Hyperband(), budget=3)
     with pytest.raises(ValueError, match="need eta >= 2"):
         AsyncSuccessiveHalving(eta=1)
     with pytest.raises(ValueError, match="give budget= .* or max_seconds="):
         run_search(ActBench("mini"), RandomSearch())
 
 
-def test_cli(curvy, tmp_path, capsys):
+def test_cli(curvy, plain, tmp_path, capsys):
     from actbench.cli import main
 
     out = tmp_path / "mf.png"
@@ -120,7 +131,7 @@ def test_cli(curvy, tmp_path, capsys):
                  "60", "--workers", "4", "--repeats", "2", "--plot", str(out)]) == 0
     text = capsys.readouterr().out
     assert "60 simulated seconds" in text and "\nasha " in text and out.stat().st_size > 1000
-    assert main(["search", "--strategy", "sh", "--repeats", "1", "--budget", "5"]) == 2
+    assert main(["search", "--bench", str(plain.path), "--strategy", "sh", "--repeats", "1", "--budget", "3"]) == 2
     assert "learning curves" in capsys.readouterr().err
 
 

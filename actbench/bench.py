@@ -425,7 +425,8 @@ class ActBench:
         if seed is not None:
             j = self._seed_index(seed)
             vals = {c: float(view["seed"][c][i, j, k]) for c in METRICS}
-            diverged, aggregation = bool(not view["reached"][i, j, k]), f"seed {seed} (one run), at epoch {epoch} of {e}"
+            diverged = bool(not view["reached"][i, j, k])
+            aggregation = f"seed {seed} (one run), at epoch {epoch} of {e}"
         else:
             vals = {c: float(view["median"][c][i, k]) for c in METRICS}
             diverged = bool(view["diverged"][i, k])

@@ -62,7 +62,8 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in times.items()}
         for k, v in times.items():
             print(f"{k:8s} median {med[k]:.1f} us/query over {args.rounds} passes ({', '.join(f'{x:.1f}' for x in v)})")
-        print(f"epoch query / final query: {med['epoch=5'] / med['final']:.2f}x; table {path.stat().st_size / 2**20:.1f} MiB")
+        print(f"epoch query / final query: {med['epoch=5'] / med['final']:.2f}x; "
+              f"table {path.stat().st_size / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

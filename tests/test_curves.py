@@ -193,7 +193,8 @@ def test_epoch_answers_are_aggregate_of_the_runs_across_blocks(tmp_path, monkeyp
             runs = []
             for j in range(n_seeds):
                 got = cur["val_acc"][j] is not None and len(cur["val_acc"][j]) >= k
-                row = {c: (cur[c][j][k - 1] if got else np.nan) for c in ("train_acc", "val_acc", "train_loss", "val_loss")}
+                row = {c: (cur[c][j][k - 1] if got else np.nan)
+                       for c in ("train_acc", "val_acc", "train_loss", "val_loss")}
                 secs = float(np.cumsum(cur["epoch_s"][j])[k - 1]) if got else np.nan
                 runs.append({"diverged": not got, "test_acc": np.nan, "test_loss": np.nan, "runtime_s": secs, **row})
             want, flags = aggregate(runs)

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--features", default="fim", help="features of the surrogate search (default fim)")
     ap.add_argument("--trainings", type=int, default=100,
                     help="the horizon, in trainings of median runtime on one worker (default 100)")
-    ap.add_argument("--processes", type=int, help="processes that run the searches (default: the CPUs; 1 runs them in this one)")
+    ap.add_argument("--processes", type=int,
+                    help="processes that run the searches (default: the CPUs; 1 runs them in this one)")
     ap.add_argument("--plot", type=Path)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()

@@ -172,6 +172,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         ms = 1000 * np.mean([r.wall_s for r in rs])
         print(f"{label:<16} {_mean(bv):9.4f} ± {_ci95(bv):6.4f} {_mean(bt):14.4f} "
               f"{_mean(rg):9.4f} ± {_ci95(rg):6.4f} {ms:8.1f}")
+    ended = {label: sum(r.exhausted for r in rs) for label, rs in runs.items() if any(r.exhausted for r in rs)}
+    for label, n in ended.items():
+        print(f"{label}: {plural(n, 'search', 'searches')} ended early, with nothing left to propose (every "
+              "function evaluated or started)")
     if args.json:
         args.json.write_text(json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
                                                   "best_test": r.best_test.tolist(), "regret": r.regret.tolist(),

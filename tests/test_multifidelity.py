@@ -131,6 +131,10 @@ def test_cli(curvy, plain, tmp_path, capsys):
                  "60", "--workers", "4", "--repeats", "2", "--plot", str(out)]) == 0
     text = capsys.readouterr().out
     assert "60 simulated seconds" in text and "\nasha " in text and out.stat().st_size > 1000
+    assert "ended early" not in text
+    assert main(["search", "--bench", str(curvy.path), "--strategy", "random", "--max-seconds", "10000",
+                 "--repeats", "2"]) == 0
+    assert "random: 2 searches ended early, with nothing left to propose" in capsys.readouterr().out
     assert main(["search", "--bench", str(plain.path), "--strategy", "sh", "--repeats", "1", "--budget", "3"]) == 2
     assert "learning curves" in capsys.readouterr().err
 

@@ -559,8 +559,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     t = read_table(args.path)
     protection = ("every checksum verified" if t.integrity else
                   "unprotected: written before actbench 0.3.0, without checksums; `actbench upgrade` adds them")
+    version = int(t._file.attrs["format_version"])
     t.close()
-    print(f"{args.path}: valid actbench table (format v1; {protection})")
+    print(f"{args.path}: valid actbench table (format version {version}; {protection})")
     return 0
 
 

@@ -155,6 +155,10 @@ def test_cli_query_at_an_epoch(tmp_path, capsys):
     assert "has no learning curves" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "p.h5")]) == 0
     assert "learning curves            none (final values only)" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "c.h5")]) == 0
+    assert "valid actbench table (format version 2; every checksum verified)" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "p.h5")]) == 0
+    assert "valid actbench table (format version 1; every checksum verified)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("n_seeds", [2, 3])

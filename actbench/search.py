@@ -197,7 +197,6 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     rng = np.random.default_rng(seed)
     strategy.setup(SearchSpace(bench), rng)
     limits = _Limits(bench, budget, max_seconds)
-    limits.exhausted = False
     if n_workers > 1:
         steps, wall = _run_async(bench, strategy, limits, n_workers)
     else:
@@ -228,6 +227,7 @@ class _Limits:
         self.bench, self.budget, self.max_seconds = bench, budget, max_seconds
         self.max_asks = 10 * (budget if budget is not None else len(bench))
         self.asked = 0
+        self.exhausted = False  # the strategy had nothing left to propose (SearchExhausted)
 
     def done(self, started_functions: int) -> bool:
         b = self.bench.budget

@@ -82,21 +82,33 @@ class IncrementalKNeighbors:
         self.best_d = np.full((len(self.X), n_neighbors), np.inf)
         self.best_y = np.zeros((len(self.X), n_neighbors))
         self.n = 0
-        self.y_sum = 0.0
+        self._pred = np.zeros(len(self.X))
 
     def add(self, i: int, y: float) -> None:
         d = ((self.X - self.X[i]) ** 2).sum(axis=1)
-        all_d = np.concatenate([self.best_d, d[:, None]], axis=1)
-        all_y = np.concatenate([self.best_y, np.full((len(d), 1), float(y))], axis=1)
-        order = np.argsort(all_d, axis=1, kind="stable")[:, : self.k]
-        rows = np.arange(len(d))[:, None]
-        self.best_d, self.best_y = all_d[rows, order], all_y[rows, order]
+        # each row's k nearest are kept sorted; the new point goes after every one at most as far (the
+        # order a stable sort of old-then-new gives), and only rows where that is among the k change
+        pos = (self.best_d <= d[:, None]).sum(axis=1)
+        hit = np.flatnonzero(pos < self.k)
+        if len(hit):
+            p = pos[hit][:, None]
+            cols = np.arange(self.k)[None, :]
+            src = cols - (cols > p)  # column c takes old c before p, old c - 1 after it
+            nd = np.take_along_axis(self.best_d[hit], src, axis=1)
+            ny = np.take_along_axis(self.best_y[hit], src, axis=1)
+            at = cols == p
+            nd[at] = d[hit]
+            ny[at] = float(y)
+            self.best_d[hit], self.best_y[hit] = nd, ny
         self.n += 1
+        if self.n <= self.k:  # every row's neighbours changed
+            self._pred = self.best_y[:, :self.n].mean(axis=1)
+        elif len(hit):  # only the rows whose neighbours changed
+            self._pred[hit] = ny.mean(axis=1)
 
     def predict(self) -> np.ndarray:
         """(n_candidates,) predictions: mean target of the min(k, n_added) nearest added points."""
-        m = min(self.k, self.n)
-        return self.best_y[:, :m].mean(axis=1) if m else np.zeros(len(self.X))
+        return self._pred.copy()
 
 
 def make_regressor(kind: str, *, seed: int = 0):

@@ -60,6 +60,27 @@ def test_incremental_knn_equals_refitting():
         np.testing.assert_allclose(inc.predict(), ref, rtol=1e-12)
 
 
+def test_incremental_knn_keeps_ties_in_the_order_of_a_stable_sort():
+    """Equidistant neighbours: the point added first stays nearer, as a stable sort of all distances
+    (old points, then the new one) orders them; searches depend on it through the tie-broken predictions."""
+    from actbench.surrogate import IncrementalKNeighbors
+
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 3, size=(200, 2)).astype(float)  # many duplicate points, many equal distances
+    inc = IncrementalKNeighbors(X, 3)
+    seen_d, seen_y = np.empty((200, 0)), np.empty((200, 0))
+    for i in rng.choice(200, size=40, replace=False):
+        y = float(rng.integers(0, 5))
+        inc.add(int(i), y)
+        seen_d = np.column_stack([seen_d, ((X - X[i]) ** 2).sum(axis=1)])
+        seen_y = np.column_stack([seen_y, np.full(200, y)])
+        order = np.argsort(seen_d, axis=1, kind="stable")[:, :3]
+        k = order.shape[1]
+        np.testing.assert_array_equal(inc.best_d[:, :k], np.take_along_axis(seen_d, order, axis=1))
+        np.testing.assert_array_equal(inc.best_y[:, :k], np.take_along_axis(seen_y, order, axis=1))
+        np.testing.assert_array_equal(inc.predict(), np.take_along_axis(seen_y, order, axis=1).mean(axis=1))
+
+
 def test_random_search_trajectory_and_determinism(mini):
     a = run_search(mini, RandomSearch(), budget=30, seed=1)
     b = run_search(mini, RandomSearch(), budget=30, seed=1)

@@ -145,3 +145,10 @@ def test_counts_agree_with_their_nouns(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="between 1 and the table's 1 function, got 2"):
         run_search(ActBench(path), "random", budget=2, seed=0)
+
+
+def test_citation_names_the_package_version():
+    import actbench
+
+    cff = (Path(__file__).resolve().parents[1] / "CITATION.cff").read_text()
+    assert f"\nversion: {actbench.__version__}\n" in cff, "update CITATION.cff's version with the release"

@@ -242,7 +242,7 @@ def test_fim_convention_is_stated_validated_or_inferred(tmp_path):
     from pathlib import Path
 
     assert read_table(Path(__file__).parent / "data" / "table-v1.h5").fim_convention is None  # a fixture: unknown
-    mini = ActBench("mini")  # upgraded with checksums in 0.3.0, which stated its inferred convention
+    mini = ActBench("mini")  # written stating its convention (0.3.0 upgraded the old mini with it stated)
     assert mini.fim_convention == "kfac" and mini._table.fim_convention_stated
     gen = tmp_path / "gen.h5"
     with TableWriter(gen, info=info, provenance=Provenance.now(

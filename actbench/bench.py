@@ -372,8 +372,9 @@ class ActBench:
             name: any spelling of any function; equivalent names answer with the same row.
             seed: a seed of :attr:`seeds` for that run's values instead of the aggregate.
             epoch: answer after this many epochs (1 .. :attr:`epochs`) from the table's learning curves:
-                training and validation loss and accuracy at that epoch (test values are NaN, not
-                recorded per epoch), and ``runtime_s`` the seconds up to it: the run's runtime times
+                training and validation loss and accuracy at that epoch (test values are NaN before
+                the last epoch, not recorded per epoch; at the last they are the run's final test
+                values), and ``runtime_s`` the seconds up to it: the run's runtime times
                 the share of its training seconds spent by that epoch, so that the last epoch costs what
                 the whole run cost (evaluations included), however a search reaches it. Charges those
                 seconds; the same function at a later epoch is charged only the difference.
@@ -431,8 +432,13 @@ class ActBench:
             vals = {c: float(view["median"][c][i, k]) for c in METRICS}
             diverged = bool(view["diverged"][i, k])
             aggregation = f"{self._base['aggregation']}, at epoch {epoch} of {e}"
+        if epoch == e:  # the end of training: the test split was evaluated, and its values are the final ones
+            t = self._table
+            for c in ("test_acc", "test_loss"):
+                vals[c] = float(t.metrics[c][row]) if seed is None else float(self._per_seed[c][row, j])
         self.budget.charge(row, float(view["median"]["runtime_s"][i, k]))  # the runs' median time to the epoch
-        missing = tuple(c for c in METRICS if c.startswith("test_") or (vals[c] != vals[c] and not diverged))
+        missing = tuple(c for c in METRICS
+                        if (c.startswith("test_") and epoch < e) or (vals[c] != vals[c] and not diverged))
         base = {**self._base, "aggregation": aggregation}
         return Record._trusted(dict(name=str(name), representative=self._table.names[row], row=row, resolved_by=how,
                                     seed=seed, epoch=int(epoch), diverged=diverged, missing=missing,

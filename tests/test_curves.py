@@ -239,3 +239,27 @@ def test_a_full_training_costs_the_same_however_reached(tmp_path):
     b.budget.reset()
     b.query("relu(x)")
     assert stepwise == b.budget.seconds == 9.0
+
+
+def test_the_last_epoch_carries_the_final_test_values(tmp_path):
+    """Test values are measured once, at the end: before the last epoch they are NaN and listed as missing,
+    at the last epoch they are the run's (or the aggregate's) final test values, so that a multi-fidelity
+    search reports the test accuracy of what it trained to the end."""
+    with TableWriter(tmp_path / "t.h5", info=TableInfo(benchmark="t", description="test fixture (synthetic)",
+                                                       aggregation="median of 3 runs"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic curves"),
+                     seeds=[0, 1, 2], epochs=E) as w:
+        runs = [_curve(0.9 + 0.01 * j) for j in range(3)]
+        final = [r["val_acc"][-1] for r in runs]
+        w.add("relu(x)", {"val_acc": float(np.median(final)), "test_acc": 0.85, "test_loss": 0.4, "runtime_s": 40.0},
+              per_seed={"val_acc": final, "test_acc": [0.84, 0.85, 0.87], "test_loss": [0.5, 0.4, 0.3],
+                        "runtime_s": [40.0] * 3},
+              curves={c: [r[c] for r in runs] for c in CURVE_METRICS})
+    b = ActBench(tmp_path / "t.h5")
+    early = b.query("relu(x)", epoch=E - 1)
+    assert np.isnan(early.test_acc) and {"test_acc", "test_loss"} <= set(early.missing)
+    last = b.query("relu(x)", epoch=E)
+    assert (last.test_acc, last.test_loss) == (0.85, 0.4) and not set(last.missing) & {"test_acc", "test_loss"}
+    one = b.query("relu(x)", epoch=E, seed=2)
+    assert (one.test_acc, one.test_loss) == (0.87, 0.3)
+    assert last.val_acc == b.query("relu(x)").val_acc

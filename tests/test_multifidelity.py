@@ -199,3 +199,14 @@ def test_docs_parallel_search_script(curvy, tmp_path, capsys):
     assert rows[("random", "1")][0] == "no result yet"  # a quarter of the horizon is 6.75 s: no training done
     assert int(rows[("hyperband", "1")][2]) > 3  # partial trainings: more evaluations in the same time
     assert "horizon 27 simulated s" in text and out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("label", ["hyperband", "asha"])
+def test_on_the_shipped_mini_the_best_found_has_its_test_accuracy(label):
+    """The shipped mini has learning curves: multi-fidelity searches run on it, and the function they
+    report (trained to the end) comes with its final test accuracy, as in a search of final values."""
+    mini = ActBench("mini")
+    r = run_search(mini, make_strategy(label), max_seconds=60, seed=0, n_workers=4)
+    assert mini.epochs in r.epochs and np.isfinite(r.best_val[-1]) and np.isfinite(r.best_test[-1])
+    df = mini.table()
+    assert r.best_test[-1] in set(df.loc[df["val_acc"] == r.best_val[-1], "test_acc"])

@@ -39,7 +39,7 @@ _CHILD = r"""
 import hashlib, json, sys
 import numpy as np
 from actbench.errors import ActBenchError
-from actbench.table import METRICS, read_table
+from actbench.table import CURVE_METRICS, METRICS, read_table
 
 def digest(t):
     h = hashlib.sha256()
@@ -57,6 +57,9 @@ def digest(t):
         add(t.seed_diverged())
     if t.n_fim:
         add(t.fim())
+    if t.n_epochs:
+        for c in CURVE_METRICS:
+            add(t.curves(c))
     return h.hexdigest()
 
 for path in sys.argv[1:]:

@@ -92,6 +92,28 @@ def test_damage_sample_is_never_silent_on_checksummed_tables():
     assert old.get("crash", 0) == 0, old  # old files: never a raw exception
 
 
+def test_damage_to_learning_curves_is_detected(tmp_path):
+    """The same on a table whose bytes are mostly learning curves (compressed, format version 2; SYNTHETIC
+    values written here): the damage sample reads every curve, and none of it passes silently."""
+    from actbench import get_space
+    from actbench.table import CURVE_METRICS
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "curves.h5"
+    with TableWriter(path, info=TableInfo(benchmark="curves", description="test fixture (synthetic)"),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic curves"),
+                     seeds=[0, 1, 2], epochs=20) as w:
+        for name in get_space("act-bench").representatives[:150]:
+            w.add(name, {"val_acc": 0.5, "runtime_s": 1.0}, per_seed={"val_acc": [0.5] * 3},
+                  curves={c: [list(rng.random(20)) for _ in range(3)] for c in CURVE_METRICS})
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "corrupt_tables.py"), "--trials", "80",
+                          "--json", "--timeout", "20", "--table", str(path)],
+                         capture_output=True, text=True, timeout=600, check=True)
+    res = json.loads(out.stdout)
+    assert res.get("silent", 0) == 0 and res.get("crash", 0) == 0 and res.get("hang", 0) == 0, res
+    assert res["detected"] >= 0.9 * res["trials"], res  # curve bytes count as read, not as unused
+
+
 def test_upgrade_copies_every_value_and_adds_checksums(tmp_path, capsys):
     from actbench.cli import main
 

@@ -1,7 +1,14 @@
-"""actbench: a benchmark-dataset package for activation-function search."""
+"""actbench: a benchmark-dataset package for activation-function search.
 
+The package façade: ``__all__`` below is the public API. The modules are arranged in layers, each importing
+only those below it (``docs/architecture.md``): ``base`` (errors, settings, files), ``lang`` (the function
+language), ``table`` (the HDF5 format), ``query`` (records, budgets, name resolution), ``sources`` (where
+tables come from), ``bench`` (``ActBench``), ``analysis`` and ``nn``, ``search``, and ``cli``.
+"""
+
+from actbench import _legacy
 from actbench._version import __version__
-from actbench.errors import (
+from actbench.base.errors import (
     ActBenchError,
     ArityError,
     MissingExtraError,
@@ -17,11 +24,13 @@ from actbench.errors import (
 # followed by a query loads neither the operator table nor the search spaces: a fresh process that
 # opens a table and queries it starts about as fast as one that imports numpy, h5py and pydantic.
 _LAZY = {
-    "Expr": "actbench.expr", "evaluate": "actbench.expr", "parse": "actbench.expr",
-    "BASELINES": "actbench.ops", "OPERATORS": "actbench.ops",
-    "Space": "actbench.space", "get_space": "actbench.space", "sample_points": "actbench.space",
-    "ActBench": "actbench.bench", "Budget": "actbench.bench", "Record": "actbench.bench",
+    "Expr": "actbench.lang.expr", "evaluate": "actbench.lang.expr", "parse": "actbench.lang.expr",
+    "BASELINES": "actbench.lang.ops", "OPERATORS": "actbench.lang.ops",
+    "Space": "actbench.lang.space", "get_space": "actbench.lang.space", "sample_points": "actbench.lang.points",
+    "ActBench": "actbench.bench", "Budget": "actbench.query.budget", "Record": "actbench.query.record",
 }
+
+_legacy.install()  # earlier module paths (actbench.ops, actbench.hub, ...) name the modules they moved to
 
 
 def __getattr__(name: str):

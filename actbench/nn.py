@@ -14,7 +14,7 @@ which follows the same semantics as the float64 NumPy reference.
 
 from __future__ import annotations
 
-from actbench.errors import MissingExtraError
+from actbench.base.errors import MissingExtraError
 
 try:
     import torch
@@ -25,7 +25,7 @@ except ImportError as e:  # pragma: no cover - exercised by a test that hides to
         "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
     ) from e
 
-from actbench.expr import Expr, _eval, parse
+from actbench.lang.expr import Expr, apply, parse
 
 __all__ = ["Activation"]
 
@@ -46,7 +46,7 @@ class Activation(torch.nn.Module):
         self.name = str(self.expr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _eval(self.expr, x, {}, "torch")
+        return apply(self.expr, x, {}, "torch")
 
     def extra_repr(self) -> str:
         return repr(self.name)

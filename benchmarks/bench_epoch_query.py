@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench import ActBench, get_space
-from actbench.provenance import Provenance, TableInfo
+from actbench.table.provenance import Provenance, TableInfo
 from actbench.table import TableWriter
 
 

@@ -24,7 +24,7 @@ import actbench
 from actbench import ActBench
 assert actbench.__file__.startswith(sys.argv[1]), actbench.__file__
 b = ActBench("mini")
-names = list(b._table.aliases)
+names = list(b.resolver.aliases) if hasattr(b, "resolver") else list(b.data.aliases if hasattr(b, "data") else getattr(b, "_" + "table").aliases)
 for n in names:
     b.query(n)
 ts = []

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import actbench
-from actbench.space import SPACES, build_space, output_keys
+from actbench.lang.space import SPACES, build_space, output_keys
 
 
 def _peak_mb() -> float:

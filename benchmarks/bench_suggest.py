@@ -15,7 +15,7 @@ import statistics
 import time
 
 from actbench import ActBench
-from actbench.errors import Suggester
+from actbench.base.text import Suggester
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     with ActBench() as bench:
-        names = list(bench._table.aliases)
+        names = list(bench.resolver.aliases)
     t0 = time.perf_counter()
     sugg = Suggester(names)
     build = time.perf_counter() - t0

@@ -37,7 +37,7 @@ from scipy.stats import norm
 import actbench
 from actbench import ActBench, get_space
 from actbench.bench import BENCHMARKS
-from actbench.convert import convert_official_json
+from actbench.sources.convert import convert_official_json
 
 
 def synthetic_official(path: Path, n_rows: int, n_fim: int, seed: int = 0, digits: int | None = None) -> list[str]:
@@ -160,7 +160,7 @@ def main() -> None:
     print(f"ActBench(path) + first query:          {t_open:.4f} s (median of 3)  -> {t_json / t_open:.0f}x faster")
 
     bench = ActBench(out)
-    sample = list(bench._table.aliases)
+    sample = list(bench.resolver.aliases)
     random.Random(0).shuffle(sample)
     sample = sample[:10_000]
     lat = []

@@ -38,7 +38,7 @@ KINDS = ("bit", "byte", "zero16", "truncate")
 _CHILD = r"""
 import hashlib, json, sys
 import numpy as np
-from actbench.errors import ActBenchError
+from actbench.base.errors import ActBenchError
 from actbench.table import CURVE_METRICS, METRICS, read_table
 
 def digest(t):

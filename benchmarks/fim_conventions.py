@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # generation/ lives in the repository, not the package
 
-from actbench.ops import BASELINES  # noqa: E402
+from actbench.lang.ops import BASELINES  # noqa: E402
 from generation.data import load_data, synthetic  # noqa: E402
 from generation.fisher import fim_feature  # noqa: E402
 from generation.recipes import get_recipe  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench import ActBench
-from actbench.features import embedding
+from actbench.analysis.features import embedding
 from actbench.search import RandomSearch, RegularizedEvolution, SurrogateSearch, run_search
 
 

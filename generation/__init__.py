@@ -12,6 +12,6 @@ except ImportError as _e:
     if _sys.argv[:1] == ["-m"]:  # `python -m generation.<module>`: one line, no traceback
         print(f"error: {_MESSAGE}", file=_sys.stderr)
         raise SystemExit(2) from None
-    from actbench.errors import MissingExtraError
+    from actbench.base.errors import MissingExtraError
 
     raise MissingExtraError(_MESSAGE) from _e

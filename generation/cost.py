@@ -30,7 +30,8 @@ import time
 
 import torch
 
-from generation.data import augment, mix, synthetic
+from generation.augment import augment, mix
+from generation.data import synthetic
 from generation.recipes import Recipe
 from generation.tasks import TASKS, Task
 from generation.train import _loss, _normalise, _optimizer, build_model, fim_for

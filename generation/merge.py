@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench.results import aggregate, write_results_table
+from actbench.table.results import aggregate, write_results_table
 from generation.recipes import Recipe
 
 __all__ = ["aggregate", "main", "merge"]

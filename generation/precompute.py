@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from actbench import get_space
-from actbench.errors import NotInSpaceError, plural
-from actbench.ops import BASELINES
+from actbench.base.errors import NotInSpaceError
+from actbench.base.text import plural
+from actbench.lang.ops import BASELINES
 from actbench.table import FimLayer, Provenance, TableInfo, TableWriter
 from generation.recipes import Recipe
 

@@ -83,7 +83,7 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 def get_recipe(name: str) -> Recipe:
-    from actbench.errors import did_you_mean
+    from actbench.base.text import did_you_mean
 
     if name not in RECIPES:
         raise KeyError(f"unknown recipe {name!r}{did_you_mean(name, RECIPES)}; recipes: {', '.join(RECIPES)}")

@@ -59,7 +59,7 @@ TASKS: dict[str, Task] = {}
 
 def register_task(task: Task) -> Task:
     """Add a task; a duplicate name, an unknown space, model or data set raises ``ValueError``."""
-    from actbench.space import SPACES
+    from actbench.lang.space import SPACES
     from generation.data import DATASETS
     from generation.models import MODELS
 
@@ -78,7 +78,7 @@ def register_task(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    from actbench.errors import did_you_mean
+    from actbench.base.text import did_you_mean
 
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}{did_you_mean(name, TASKS)}; tasks: {', '.join(TASKS)} (a task of your "

@@ -14,7 +14,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from actbench.table import FimLayer
-from generation.data import DataSplits, Split, augment, mix
+from generation.augment import augment, mix
+from generation.data import DataSplits, Split
 from generation.fisher import KfacBlock, fim_feature, kfac_factors
 from generation.models import MODELS
 from generation.recipes import Recipe

@@ -26,12 +26,10 @@ import argparse
 import functools
 import hashlib
 import json
-import os
 import platform
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,8 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actbench.errors import plural
-from actbench import get_space, parse
+from actbench.base.files import write_atomic
+from actbench.base.text import plural
+from actbench.lang.expr import parse
+from actbench.lang.space import get_space
 from actbench._version import __version__
 from generation.data import DataSplits, load_data
 from generation.recipes import Recipe, get_recipe
@@ -103,16 +103,6 @@ def _git_revision() -> str | None:
         return None
 
 
-def _atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary name (unique per process and thread), fsync, rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, fim_only: bool = False,
                    extra: dict | None = None) -> tuple[dict, bytes]:
     """Train every seed (unless ``fim_only``) and compute the FIM feature; returns the result document and
@@ -142,8 +132,8 @@ def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, 
 def write_result(out: Path, result: dict, fim_npy: bytes) -> None:
     """The FIM feature first, then the JSON (atomically): the JSON's presence means done."""
     key = result_key(result["name"])
-    _atomic_write(out / f"{key}.fim.npy", fim_npy)
-    _atomic_write(out / f"{key}.json", json.dumps(result).encode())
+    write_atomic(out / f"{key}.fim.npy", fim_npy, fsync=True)
+    write_atomic(out / f"{key}.json", json.dumps(result).encode(), fsync=True)
 
 
 def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str, *, fim_only: bool = False) -> dict:
@@ -190,7 +180,7 @@ def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Pat
             record = {"format": RESULT_FORMAT, "name": name, "error": f"{type(e).__name__}: {e}",
                       "traceback": traceback.format_exc(), "recipe": recipe.model_dump(),
                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            _atomic_write(failed, json.dumps(record).encode())
+            write_atomic(failed, json.dumps(record).encode(), fsync=True)
             log(f"[{shard[0]}/{shard[1]}] {name}: FAILED {type(e).__name__}: {e}")
     return counts
 

@@ -187,7 +187,7 @@ def test_a_killed_conversion_leaves_a_temporary_file_that_the_next_run_removes(t
     import sys
     import time
 
-    from actbench.table import _tmp_path
+    from actbench.base.files import tmp_path as _tmp_path
 
     src = write_official_json(tmp_path / "act-bench-cnn.json", official_records(1500, 50, seed=1))
     out = tmp_path / "cnn.h5"

@@ -73,7 +73,7 @@ def test_continuing_a_function_charges_only_the_difference(tmp_path):
     b.query("sub(relu(x),zero(x))" if "sub(relu(x),zero(x))" in b else "relu(x)", epoch=3)
     assert (b.budget.evaluations, b.budget.seconds) == (1, 30.0)
     b.query("relu(x)")  # the end of training: runtime_s 40, 10 s more
-    assert (b.budget.evaluations, b.budget.seconds) == (1, 40.0) and b.budget.paid(b._find("relu(x)")[0]) == 40.0
+    assert (b.budget.evaluations, b.budget.seconds) == (1, 40.0) and b.budget.paid(b.resolver.find("relu(x)").row) == 40.0
     b.query("tanh(x)", epoch=2)
     assert (b.budget.evaluations, b.budget.seconds) == (2, 60.0)
     b.budget.reset()
@@ -167,7 +167,7 @@ def test_epoch_answers_are_aggregate_of_the_runs_across_blocks(tmp_path, monkeyp
     on 150 rows (three blocks of 64) with random stops, NaNs and an even and odd seed count, every answer
     equals actbench.results.aggregate over the runs as recorded (each run's seconds a running sum), also
     after the cache evicted blocks (it keeps one here)."""
-    import actbench.table as table_mod
+    import actbench.table.schema as table_mod
     from actbench import get_space
     from actbench.results import aggregate
 
@@ -213,7 +213,7 @@ def test_epoch_answers_are_aggregate_of_the_runs_across_blocks(tmp_path, monkeyp
             assert one.diverged == runs[j]["diverged"]
             assert one.val_acc == runs[j]["val_acc"] or (np.isnan(one.val_acc) and runs[j]["diverged"])
             assert one.runtime_s == runs[j]["runtime_s"] or (np.isnan(one.runtime_s) and runs[j]["diverged"])
-    assert len(b._table._curve_blocks) == 1 and len(b._epoch_views) <= 1
+    assert len(b.data._curve_blocks) == 1 and len(b._epoch_views) <= 1
 
 
 def test_a_full_training_costs_the_same_however_reached(tmp_path):

@@ -316,3 +316,35 @@ def test_a_dripping_server_is_stopped_by_the_minimum_rate(hub, tmp_path, monkeyp
     monkeypatch.setenv("ACTBENCH_MIN_RATE", "fast")
     with pytest.raises(ValueError, match="ACTBENCH_MIN_RATE='fast' is not a number"):
         ensure_table("cnn", progress=False, force=True)
+
+
+def test_two_processes_fetching_one_table_share_the_download(hub, tmp_path):
+    """Two processes that fetch the same table into one cache at once: the download's lock makes the second
+    wait for the first and find the verified file (one request), instead of both writing one ``.part``."""
+    import subprocess
+    import sys
+
+    _Hub.drip = (4096, 0.02)  # a slow transfer, so that the two processes overlap
+    code = "from actbench.hub import ensure_table; print(ensure_table('cnn', progress=False))"
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        _Hub.drip = None
+    dest = tmp_path / "cache" / "cnn" / "main" / "act-bench-cnn.h5"
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert [out.strip() for out, _ in outs] == [str(dest)] * 2
+    assert sum(h.endswith("act-bench-cnn.h5") for h in _Hub.hits) == 1
+    assert not dest.with_name(dest.name + ".part").exists()
+    assert ActBench("cnn", offline=True).query("relu(x)").val_acc == 0.9
+
+
+def test_a_held_hub_lock_times_out_with_a_clear_error(hub, tmp_path):
+    from filelock import FileLock
+
+    dest = tmp_path / "cache" / "cnn" / "main" / "act-bench-cnn.h5"
+    dest.parent.mkdir(parents=True)
+    with FileLock(dest.with_name(f".{dest.name}.lock")):  # another process is fetching it
+        with pytest.raises(DownloadError, match="another process has been fetching the 'cnn' table"):
+            ensure_table("cnn", progress=False, lock_timeout=0.2)

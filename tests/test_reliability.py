@@ -441,16 +441,16 @@ def test_float32_evaluation_never_warns_and_hand_built_trees_are_validated():
 
 
 def test_resolved_spelling_cache_is_bounded_in_characters(monkeypatch):
-    import actbench.bench as bench_mod
+    import actbench.query.resolver as resolver_mod
 
-    monkeypatch.setattr(bench_mod, "_RESOLVED_CHARS", 100_000)
+    monkeypatch.setattr(resolver_mod, "_RESOLVED_CHARS", 100_000)
     bench = ActBench()
     name = bench._table.names[0]
     long_spellings = [name.replace(",", " " * k + ",", 1) for k in range(1, 400)]  # each ~k characters longer
     for s in long_spellings:
         assert bench.query(s).representative == name
-    held = sum(len(k) for k in bench._resolved)
-    assert held <= 100_000 and len(bench._resolved) < len(long_spellings)
+    held = sum(len(k) for k in bench.resolver._resolved)
+    assert held <= 100_000 and len(bench.resolver._resolved) < len(long_spellings)
     assert bench.query(long_spellings[-1]).representative == name  # beyond the cache: still answered
 
 

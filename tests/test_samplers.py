@@ -106,6 +106,7 @@ def test_configspace_export(mini):
 
 def test_optuna_missing_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "actbench.samplers", raising=False)
+    monkeypatch.delitem(sys.modules, "actbench.search.samplers", raising=False)
     monkeypatch.setitem(sys.modules, "optuna", None)
     from actbench import MissingExtraError
 

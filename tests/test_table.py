@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from actbench import ParseError, evaluate
+from actbench.table._h5 import _set_text
 from actbench.table import (
     DIVERGED,
     METRICS,
@@ -15,7 +16,6 @@ from actbench.table import (
     TableFormatError,
     TableInfo,
     TableWriter,
-    _set_text,
     fim_layout,
     read_table,
     validate_table,
@@ -273,7 +273,7 @@ def test_root_attributes_are_validated_on_use(tmp_path):
 
 def test_record_defaults_are_table_info_defaults():
     """The query path reads info without pydantic: its defaults must be TableInfo's."""
-    from actbench.table import _RECORD_INFO_DEFAULTS
+    from actbench.table.schema import _RECORD_INFO_DEFAULTS
 
     for k, v in _RECORD_INFO_DEFAULTS.items():
         assert TableInfo.model_fields[k].default == (v if k != "benchmark" else TableInfo.model_fields[k].default)

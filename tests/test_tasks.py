@@ -177,7 +177,7 @@ def test_precompute_fim_features_and_feature_table(tmp_path, capsys):
     assert b.query("relu(x)").representative in b  # baselines resolve, by any spelling
     # the FIM features are the ones the mini benchmark was built with (same recipe, same seed)
     mini = ActBench("mini")
-    r_small, r_mini = b._resolve("swish(x)")[0], mini._resolve("swish(x)")[0]
+    r_small, r_mini = b.resolver.resolve("swish(x)").row, mini.resolver.resolve("swish(x)").row
     np.testing.assert_allclose(b.features("fim", [r_small]), mini.features("fim", [r_mini]), atol=0.02)
 
     full = feature_table("act-bench", tmp_path / "full.h5", fim=fim, log=None)

@@ -65,7 +65,7 @@ def main() -> None:
     print(f"{len(tasks)} searches of budget {top} on {args.bench!r} in {time.perf_counter() - t0:.0f} s "
           f"({os.cpu_count()} processes)")
     if args.plot:
-        from actbench._plot import plot_regret, pyplot
+        from actbench.analysis.plot import plot_regret, pyplot
 
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 4))

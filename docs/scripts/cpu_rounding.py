@@ -75,7 +75,7 @@ def compare(a: dict[str, list[dict]], b: dict[str, list[dict]]) -> str:
 
 
 def table_runs(bench, names: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    t = bench._table
+    t = bench.data
     per = {c: t.per_seed(c) for c in (*ACCS, *LOSSES)}
     div = t.seed_diverged()
     cols = [bench.seeds.index(s) for s in seeds]
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     from actbench import ActBench
 
     bench = ActBench("mini")
-    div = bench._table.seed_diverged()
+    div = bench.seed_diverged()
     usable = [i for i in range(len(bench)) if not div[i].all()]
-    names = [bench._table.names[i] for i in usable[:: max(1, len(usable) // args.functions)][: args.functions]]
+    names = [bench.resolver.name(i) for i in usable[:: max(1, len(usable) // args.functions)][: args.functions]]
     t0 = time.perf_counter()
     first = run(names, args.seeds, {})
     again = run(names, args.seeds, {})

@@ -32,7 +32,7 @@ def main() -> None:
         rec = bench.lookup(b)
         base.append({"baseline": b, "row": rec, "val_acc": float(df.loc[rec, "val_acc"]),
                      "test_acc": float(df.loc[rec, "test_acc"]), "rank": int(order[rec])})
-    per_seed_div = bench._table.seed_diverged()
+    per_seed_div = bench.seed_diverged()
     report = {
         "rows": n, "diverged (median run diverged)": int(diverged.sum()),
         "at chance (val_acc <= 0.2)": int(chance.sum()), "fail to train (either)": int((diverged | chance).sum()),
@@ -43,7 +43,7 @@ def main() -> None:
         "baselines": base,
     }
     print(json.dumps(report, indent=2))
-    from actbench._plot import label_vlines, pyplot
+    from actbench.analysis.plot import label_vlines, pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.6))

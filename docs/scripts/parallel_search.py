@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{sum(len(r) for r, _ in runs.values())} searches on {args.bench!r}, horizon {h:.0f} simulated s "
           f"({args.trainings} median trainings on one worker), in {time.perf_counter() - t0:.0f} s")
     if args.plot:
-        from actbench._plot import plot_regret, pyplot
+        from actbench.analysis.plot import plot_regret, pyplot
 
         plt = pyplot()
         fig, axes = plt.subplots(1, len(args.workers), figsize=(5 * len(args.workers), 4), squeeze=False)

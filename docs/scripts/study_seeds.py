@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench import ActBench
-from actbench.provenance import Provenance
+from actbench.table.provenance import Provenance
 from actbench.search import SurrogateSearch, run_search
 from actbench.table import METRICS, TableWriter
 
@@ -38,7 +38,7 @@ def replay_table(features: ActBench, reference: ActBench, path: Path) -> ActBenc
         for i, name in enumerate(features):
             rec = reference.query(name)
             w.add(name, {m: getattr(rec, m) for m in METRICS}, fim=fim[i],
-                  equivalents=features._equivalents_of(i))
+                  equivalents=features.resolver.equivalents(i))
     return ActBench(path)
 
 

@@ -1,0 +1,172 @@
+"""Every exception actbench raises on purpose, in one module (``actbench.errors``).
+
+Every exception subclasses a built-in so that callers can catch the broad kind (``ValueError``,
+``KeyError``, ``ImportError``, ``OSError``) without importing actbench, and :class:`ActBenchError`, so that
+they can catch all of ours. The modules that raise them re-export them under their earlier import paths
+(``actbench.table.CorruptTableError``, ``actbench.hub.DownloadError``, ``actbench.search.SearchExhausted``
+...): those are the same classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from actbench.base.text import Suggester, did_you_mean, plural  # noqa: F401  (re-exported: earlier paths)
+
+__all__ = [
+    "ActBenchError",
+    "ArityError",
+    "ChecksumError",
+    "ConversionError",
+    "CorruptTableError",
+    "DownloadError",
+    "LicenseNotAcceptedError",
+    "MissingExtraError",
+    "NotInSpaceError",
+    "OfficialDataError",
+    "ParseError",
+    "SearchExhausted",
+    "TableFormatError",
+    "TableNotAvailableError",
+    "UnknownBenchmarkError",
+    "UnknownFunctionError",
+    "UnknownOperatorError",
+    "UnknownSpaceError",
+    "UnsafeNameError",
+]
+
+
+class ActBenchError(Exception):
+    """Base class of every error that actbench raises on purpose."""
+
+
+class ParseError(ActBenchError, ValueError):
+    """A function name that does not follow the grammar.
+
+    Attributes:
+        text: the input as given.
+        position: 0-based character offset of the problem in ``text``.
+        reason: the message without the caret diagram.
+    """
+
+    def __init__(self, reason: str, text: str, position: int) -> None:
+        self.reason = reason
+        self.text = text
+        self.position = position
+        super().__init__(_with_caret(reason, text, position))
+
+
+class UnknownOperatorError(ParseError):
+    """An operator name that is not in the registry (a :class:`ParseError`)."""
+
+    def __init__(self, op: str, text: str, position: int, known: Iterable[str], *, meant: str | None = None) -> None:
+        self.op = op
+        hint = f" (did you mean {meant!r}? {op!r} is called {meant!r} here)" if meant else did_you_mean(op, known)
+        reason = f"unknown operator {op!r}{hint}; `actbench ops` lists the operators"
+        super().__init__(reason, text, position)
+
+
+class ArityError(ParseError):
+    """An operator called with the wrong number of arguments (a :class:`ParseError`)."""
+
+
+class UnknownSpaceError(ActBenchError, KeyError):
+    """A search-space name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class NotInSpaceError(ActBenchError, KeyError):
+    """A function that is neither named in a space nor equivalent to one of its functions."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingExtraError(ActBenchError, ImportError):
+    """An optional dependency is missing; the message names the pip extra that installs it."""
+
+
+def _with_caret(reason: str, text: str, position: int) -> str:
+    shown = text if len(text) <= 200 else None
+    if shown is None:
+        # Show a window around the position so huge inputs stay readable.
+        start = max(0, position - 80)
+        shown = ("..." if start else "") + text[start : position + 80] + "..."
+        caret_at = position - start + (3 if start else 0)
+    else:
+        caret_at = position
+    return f"{reason}\n  {shown}\n  {' ' * caret_at}^ (position {position})"
+
+
+class UnknownFunctionError(ActBenchError, KeyError):
+    """A function that a benchmark table has no row for; the message says whether it is outside the
+    benchmark's search space or only missing from the table, with "did you mean"."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DownloadError(ActBenchError, ConnectionError):
+    """A download failed: unreachable, refused, interrupted or too slow (``actbench.hub.DownloadError``)."""
+
+
+class UnsafeNameError(ActBenchError, ValueError):
+    """A revision, benchmark or file name that could lead outside the cache folder."""
+
+
+class UnknownBenchmarkError(ActBenchError, KeyError):
+    """A benchmark name that is not registered (and not a path to a table file)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+class TableFormatError(ActBenchError, ValueError):
+    """A file that is HDF5 but not a valid actbench table; the message lists every problem."""
+
+
+class CorruptTableError(ActBenchError, OSError):
+    """A table file that cannot be read at all (truncated, not HDF5, or a checksum mismatch)."""
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+class TableNotAvailableError(ActBenchError, FileNotFoundError):
+    """A benchmark table that is neither cached nor downloadable right now."""
+
+
+class ChecksumError(ActBenchError, OSError):
+    """A downloaded or cached file whose sha256 does not match the manifest; it was deleted."""
+
+
+class ConversionError(ActBenchError, ValueError):
+    """The input is not in the official Act-Bench JSON shape; the message says where and why.
+    The output file is not written (nothing half-done is left under its name)."""
+
+
+class LicenseNotAcceptedError(ActBenchError, PermissionError):
+    """The official release's licence has not been accepted on this machine; the message says how."""
+
+
+class OfficialDataError(ActBenchError, ValueError):
+    """A downloaded official file that converts but is not a complete Act-Bench table (e.g. names of the
+    schema that no row answers); nothing was cached."""
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+class SearchExhausted(IndexError):
+    """Raised by a strategy's ``ask`` that has nothing left to propose: every function it could propose is
+    evaluated or being evaluated. :func:`actbench.search.run_search` then waits for the evaluations still
+    running (they may give it something to continue) and otherwise ends the search early
+    (``SearchResult.exhausted``).
+
+    An ``IndexError`` (not an :class:`ActBenchError`): it is a strategy's signal to the search loop, not a
+    failure."""

@@ -1,0 +1,298 @@
+"""Convert the official Act-Bench JSON release into table v1, in bounded memory.
+
+The official files (``act-bench-cnn.json``, ``act-bench-resnet.json``, ``act-bench-vit.json``)
+map each function name to a record::
+
+    {"Train Accuracy": ..., "Validation Accuracy": ..., "Test Accuracy": ...,
+     "Train Loss": ..., "Validation Loss": ..., "Test Loss": ..., "Runtime (s)": ...,
+     "Equivalent Activation Functions": [names...],
+     "Fisher log eigenvalue CDF": [floats...]}          # may be empty
+
+Each file is ~127 MB, mostly FIM CDFs; ``json.load`` would hold all of it as Python floats
+(gigabytes). The converter instead reads one record at a time with a streaming reader built on
+``json.JSONDecoder.raw_decode`` and writes rows in batches, so memory stays at one record plus
+one batch whatever the file size. Every value is kept: NaN metrics (diverged runs) are flagged
+``diverged``, absent ones ``missing``, empty FIM lists are flagged ``fim/missing``.
+
+The official files carry no outputs; the table's outputs on the sample points are computed by
+actbench from each name (float64, stored as float32), and the provenance says so.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from actbench.base.errors import ConversionError, ParseError
+from actbench.table.provenance import Provenance, SourceFile
+from actbench.table.writer import TableWriter
+
+__all__ = ["OFFICIAL_KEYS", "ConversionError", "JsonObjectStream", "convert_official_json"]
+
+#: Official record keys -> our metric columns.
+OFFICIAL_METRICS: dict[str, str] = {
+    "Train Accuracy": "train_acc",
+    "Validation Accuracy": "val_acc",
+    "Test Accuracy": "test_acc",
+    "Train Loss": "train_loss",
+    "Validation Loss": "val_loss",
+    "Test Loss": "test_loss",
+    "Runtime (s)": "runtime_s",
+}
+EQUIVALENTS_KEY = "Equivalent Activation Functions"
+FIM_KEY = "Fisher log eigenvalue CDF"
+OFFICIAL_KEYS: tuple[str, ...] = (*OFFICIAL_METRICS, EQUIVALENTS_KEY, FIM_KEY)
+
+_CHUNK = 1 << 20
+_WS = " \t\n\r"
+
+
+class _Reader:
+    """A growing text buffer over a binary file, decoded incrementally as UTF-8, hashing the bytes."""
+
+    def __init__(self, fh: IO[bytes], progress=None) -> None:
+        self.fh = fh
+        self.dec = codecs.getincrementaldecoder("utf-8")()
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.offset = 0  # characters dropped from the front of buf
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.progress = progress
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        block = self.fh.read(_CHUNK)
+        self.sha.update(block)
+        self.size += len(block)
+        if self.progress is not None:
+            self.progress.update(len(block))
+        if not block:
+            self.eof = True
+            self.buf += self.dec.decode(b"", final=True)
+            return False
+        self.buf = self.buf[self.pos:] + self.dec.decode(block)
+        self.offset += self.pos
+        self.pos = 0
+        return True
+
+    def skip_ws(self) -> str:
+        """Skip whitespace and return the next character ('' at the end of the input)."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in _WS:
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return ""
+
+    def value(self, dec: json.JSONDecoder, what: str) -> Any:
+        while True:
+            try:
+                val, end = dec.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as e:
+                # raw_decode fails on an incomplete value too: read more before calling it an error
+                if self.more():
+                    continue
+                raise ConversionError(f"{what}: {e.msg} at character {self.offset + e.pos} "
+                                      f"(the file is truncated or not JSON)") from e
+            except RecursionError:
+                raise ConversionError(f"{what}: the JSON is nested too deeply at character {self.offset + self.pos} "
+                                      f"(the official records are flat objects)") from None
+            # a number that ends exactly at the end of the buffer might continue in the next chunk
+            if end == len(self.buf) and not self.eof and isinstance(val, (int, float)) and self.more():
+                continue
+            self.pos = end
+            return val
+
+
+class JsonObjectStream:
+    """Iterate over the ``(key, value)`` pairs of the top-level JSON object in ``fh``, one at a time.
+
+    Memory holds one value (plus a 1 MiB read buffer). NaN/Infinity literals are accepted, as
+    Python's json module writes them. After a complete iteration, :attr:`sha256` and :attr:`size`
+    describe the bytes read.
+
+    Raises (while iterating):
+        ConversionError: the input is not a JSON object, or is truncated; says where.
+    """
+
+    def __init__(self, fh: IO[bytes], *, progress=None) -> None:
+        self._reader = _Reader(fh, progress)
+        self.sha256: str | None = None
+        self.size: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        r = self._reader
+        yield from _pairs(r)
+        if r.skip_ws() != "":
+            raise ConversionError(f"unexpected text after the top-level object at character {r.offset + r.pos}")
+        self.sha256, self.size = r.sha.hexdigest(), r.size
+
+
+def _pairs(r: _Reader) -> Iterator[tuple[str, Any]]:
+    dec = json.JSONDecoder()
+    c = r.skip_ws()
+    if c != "{":
+        raise ConversionError("the file must hold one JSON object mapping function names to records; "
+                              f"it starts with {c!r}" if c else "the file is empty")
+    r.pos += 1
+    if r.skip_ws() == "}":
+        r.pos += 1
+        return
+    last = None
+    while True:
+        if r.skip_ws() != '"':
+            raise ConversionError(f"expected a function name in quotes after {last!r} at character "
+                                  f"{r.offset + r.pos}" + (" (the file is truncated)" if r.eof else ""))
+        key = r.value(dec, f"reading the name after {last!r}")
+        if r.skip_ws() != ":":
+            raise ConversionError(f"expected ':' after {key!r} at character {r.offset + r.pos}")
+        r.pos += 1
+        r.skip_ws()
+        yield key, r.value(dec, f"reading the record of {key!r}")
+        last = key
+        c = r.skip_ws()
+        r.pos += 1
+        if c == "}":
+            return
+        if c != ",":
+            raise ConversionError(f"expected ',' or '}}' after the record of {key!r} at character "
+                                  f"{r.offset + r.pos - 1}" + (" (the file is truncated)" if c == "" else ""))
+
+
+def convert_official_json(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    bench: str,
+    source: str = "official-json",
+    progress: bool = False,
+    notes: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Convert an official Act-Bench JSON file into a table v1 at ``out``.
+
+    Args:
+        src: the official JSON file.
+        out: the table to write (atomically).
+        bench: ``"cnn"``, ``"resnet"`` or ``"vit"``: sets what the table says it measures
+            (model, data, splits, aggregation) and the FIM per-layer layout of its network, attached
+            when the file's FIM length equals the layout's number of bins.
+        source: provenance label; ``"test-fixture"`` for synthetic files made by tests.
+        progress: show a progress bar over the bytes read.
+        notes: more provenance notes (e.g. where the file was downloaded from).
+
+    Returns:
+        A report: rows, aliases, diverged and missing counts, FIM length, input sha256.
+
+    Raises:
+        FileNotFoundError: ``src`` does not exist.
+        ConversionError: the file is not in the official shape (with the record and reason).
+        actbench.UnknownBenchmarkError: ``bench`` is not registered.
+    """
+    from actbench.sources.registry import BENCHMARKS
+    from actbench.base.errors import UnknownBenchmarkError
+    from actbench.base.text import did_you_mean
+
+    spec = BENCHMARKS.get(bench)
+    if spec is None or spec.json_name is None:
+        official = [b for b, s in BENCHMARKS.items() if s.json_name]
+        raise UnknownBenchmarkError(f"{bench!r} is not a benchmark with an official JSON release"
+                                    f"{did_you_mean(bench, official)}; those are: {', '.join(official)}")
+    src, out = Path(src), Path(out)
+    total = src.stat().st_size
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {src.name}")
+    counts = {"rows": 0, "diverged_values": 0, "missing_values": 0, "fim_missing": 0, "fim_length": None,
+              "max_accuracy": 0.0}
+    layers = spec.layout()
+    prov = Provenance.now(
+        source=source,
+        description=f"{spec.title} ({spec.info.description}) converted from {src.name}",
+        command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+        notes=("outputs on the sample points computed by actbench from the function names "
+               "(float64, stored as float32); the official files carry none",
+               f"metrics are the {spec.info.aggregation} as released", *notes),
+    )
+    # the release's features were computed by the reference implementation: its K-FAC convention
+    writer = TableWriter(out, info=spec.info, provenance=prov, fim_layers=None, fim_convention="reference")
+    try:
+        with src.open("rb") as fh, writer:
+            stream = JsonObjectStream(fh, progress=bar)
+            for name, rec in stream:
+                _add_record(writer, name, rec, counts, layers)
+            writer.provenance = writer.provenance.model_copy(
+                update={"inputs": (SourceFile(name=src.name, sha256=stream.sha256, size=stream.size),)})
+            if layers is not None and counts["fim_length"] == sum(l.n_bins for l in layers):
+                writer.fim_layers = layers
+            if counts["max_accuracy"] > 1.0:  # the release's accuracies are fractions; say so if not
+                writer.info = writer.info.model_copy(update={"accuracy_unit": "percent"})
+    finally:
+        if bar is not None:
+            bar.close()
+    counts["sha256"] = stream.sha256
+    return counts
+
+
+def _add_record(writer: TableWriter, name: str, rec: Any, counts: dict, layers) -> None:
+    if not isinstance(rec, dict):
+        raise ConversionError(f"the record of {name!r} is a {type(rec).__name__}, expected an object with keys "
+                              f"{list(OFFICIAL_KEYS)}")
+    unknown = set(rec) - set(OFFICIAL_KEYS)
+    if unknown:
+        raise ConversionError(f"the record of {name!r} has unexpected key(s) {sorted(unknown)}; this converter "
+                              f"reads the official Act-Bench JSON (keys: {list(OFFICIAL_KEYS)})")
+    metrics: dict[str, float | None] = {}
+    for key, col in OFFICIAL_METRICS.items():
+        if key not in rec or rec[key] is None:
+            counts["missing_values"] += 1
+            continue
+        v = rec[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConversionError(f"{name!r}: {key!r} is {_short(v)}, expected a number (or NaN)")
+        try:
+            metrics[col] = float(v)
+        except OverflowError:
+            raise ConversionError(f"{name!r}: {key!r} is {_short(v)}, too large for a float64") from None
+        if math.isnan(v):
+            counts["diverged_values"] += 1
+        elif col.endswith("_acc"):
+            counts["max_accuracy"] = max(counts["max_accuracy"], float(v))
+    eq = rec.get(EQUIVALENTS_KEY, [])
+    fim = rec.get(FIM_KEY, [])
+    if not isinstance(eq, list) or not all(isinstance(e, str) for e in eq):
+        raise ConversionError(f"{name!r}: {EQUIVALENTS_KEY!r} must be a list of names")
+    if not isinstance(fim, list):
+        raise ConversionError(f"{name!r}: {FIM_KEY!r} must be a list of numbers")
+    if fim:
+        if counts["fim_length"] is None:
+            counts["fim_length"] = len(fim)
+        elif len(fim) != counts["fim_length"]:
+            raise ConversionError(f"{name!r}: {FIM_KEY!r} has {len(fim)} values, earlier records have "
+                                  f"{counts['fim_length']}")
+    else:
+        counts["fim_missing"] += 1
+    try:
+        writer.add(name, metrics, fim=fim or None, equivalents=eq)
+    except ParseError as e:
+        raise ConversionError(f"function name in the file does not parse: {e}") from e
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ConversionError(f"{name!r}: {e}") from e
+    counts["rows"] += 1
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"

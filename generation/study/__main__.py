@@ -1,0 +1,5 @@
+"""``python -m generation.study``."""
+
+from generation.study.cli import main
+
+raise SystemExit(main())

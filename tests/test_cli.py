@@ -68,3 +68,14 @@ def test_console_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "actbench", "space", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "equivalence classes" in out or "equivalent functions" in out
+
+
+def test_outputs_are_written_whole_or_not_at_all(tmp_path, capsys):
+    """Every command writes its output files through one atomic writer: a missing folder is an error that
+    leaves nothing, and a written file has no temporary file beside it."""
+    args = ["search", "--strategy", "random", "--budget", "3", "--repeats", "1"]
+    assert main([*args, "--json", str(tmp_path / "missing" / "r.json")]) == 2
+    assert "No such file or directory" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+    assert main([*args, "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.png"]
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

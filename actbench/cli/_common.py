@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["bench_args", "open_bench"]
+__all__ = ["bench_args", "open_bench", "save_figure", "write_output"]
 
 
 def bench_args(p: argparse.ArgumentParser) -> None:
@@ -22,3 +22,19 @@ def open_bench(args: argparse.Namespace, name: str):
 
     return ActBench(name, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline,
                     accept_license=args.accept_license)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's ``-o``/``--json`` output atomically: a failed or interrupted write leaves nothing,
+    and a missing folder is an error, as for every command's output (:mod:`actbench.base.files`)."""
+    from actbench.base.files import write_atomic
+
+    write_atomic(path, text, hidden=False)
+
+
+def save_figure(fig, path: Path, *, dpi: int = 130) -> None:
+    """Save a matplotlib figure atomically, in the format its file name says (PNG when it says none)."""
+    from actbench.base.files import atomic_write
+
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png")

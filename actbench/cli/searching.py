@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from actbench.base.text import plural
+from actbench.cli._common import save_figure, write_output
 
 __all__ = ["add_commands"]
 
@@ -83,7 +84,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print(f"{label}: {plural(n, 'search', 'searches')} ended early, with nothing left to propose (every "
               "function evaluated or started)")
     if args.json:
-        args.json.write_text(json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
+        write_output(args.json, json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
                                                   "best_test": r.best_test.tolist(), "regret": r.regret.tolist(),
                                                   "wall_s": r.wall.tolist()}
                                                  for r in rs] for label, rs in runs.items()}, indent=1))
@@ -106,7 +107,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                      fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(args.plot, dpi=130)
+        save_figure(fig, args.plot)
         print(f"wrote {args.plot}")
     return 0
 
@@ -149,6 +150,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     ax.set_yticks([])
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(args.output, dpi=130)
+    save_figure(fig, args.output)
     print(f"wrote {args.output}")
     return 0

@@ -122,3 +122,107 @@ def test_configspace_missing_names_the_extra(mini, monkeypatch):
 
     with pytest.raises(MissingExtraError, match=r"actbench\[optuna\]"):
         configspace(mini)
+
+
+# --- SurrogateSampler in ordinary Optuna studies ----------------------------------------------------------
+
+
+def _slot_names(bench, trial):
+    space = search_space(bench)
+    return name_of(bench, {k: trial.suggest_categorical(k, d.choices) for k, d in space.items()})
+
+
+def _study_functions(bench, *, direction="maximize", joint=False, seed=0, n=30):
+    """Run a study whose objective is an accuracy to maximise or an error to minimise (optionally suggesting a
+    learning rate too); returns the rows its trials named, in order, and the study."""
+    study = optuna.create_study(direction=direction, sampler=SurrogateSampler(bench, "knr", "fim", seed=seed))
+
+    def objective(trial):
+        rec = bench.query(_slot_names(bench, trial))
+        if joint:
+            trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        acc = 0.0 if rec.val_acc != rec.val_acc else rec.val_acc
+        return acc if direction == "maximize" else 1.0 - acc
+
+    study.optimize(objective, n_trials=n)
+    return [bench.resolver.find(_name(bench, t)).row for t in study.trials], study
+
+
+def _name(bench, t):
+    return name_of(bench, {k: t.params[k] for k in search_space(bench)})
+
+
+def test_a_minimising_study_makes_the_choices_of_a_maximising_one(mini):
+    """The study's direction is followed: minimising the error 1 - val_acc proposes what maximising val_acc
+    does (before, the sampler maximised the error)."""
+    for seed in range(3):
+        up, _ = _study_functions(mini, seed=seed)
+        down, _ = _study_functions(mini, direction="minimize", seed=seed)
+        assert up == down
+
+
+def test_a_joint_study_learns_from_trials_with_other_parameters(mini):
+    """A trial that also suggests a learning rate still names its function: the activation choices are those
+    of the plain study, and the learning rate comes from the independent sampler."""
+    plain, _ = _study_functions(mini, seed=1)
+    joint, study = _study_functions(mini, joint=True, seed=1)
+    assert joint == plain
+    rates = [t.params["lr"] for t in study.trials]
+    assert len(set(rates)) == len(rates) and all(1e-4 <= r <= 1e-1 for r in rates)
+    seeded = [t.params["lr"] for t in _study_functions(mini, joint=True, seed=1)[1].trials]
+    assert seeded == rates  # the independent sampler is seeded from the sampler's seed
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_failed_and_pruned_functions_are_remembered(mini, direction):
+    """Functions whose trial failed (the objective returned NaN: a diverged run) or was pruned by the
+    objective count as the worst and are never proposed again."""
+    sampler = SurrogateSampler(mini, "knr", "fim", seed=3)
+    study = optuna.create_study(direction=direction, sampler=sampler)
+
+    def objective(trial):
+        name = _slot_names(mini, trial)
+        rec = mini.query(name)
+        if mini.resolver.find(name).row % 4 == 0:
+            raise optuna.TrialPruned()
+        if rec.val_acc != rec.val_acc:
+            return float("nan")  # Optuna records a failed trial
+        return rec.val_acc if direction == "maximize" else 1.0 - rec.val_acc
+
+    study.optimize(objective, n_trials=80)
+    rows = [mini.resolver.find(_name(mini, t)).row for t in study.trials]
+    states = {s: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
+    assert states[optuna.trial.TrialState.PRUNED] > 0 and states[optuna.trial.TrialState.FAIL] > 0
+    assert len(set(rows)) == len(rows) == 80
+    told = {t.number for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE}
+    assert told <= sampler._told  # every failed and pruned trial was learned from
+
+
+def test_failures_before_any_value_in_a_minimising_study_are_held_back(mini):
+    sampler = SurrogateSampler(mini, "knr", "fim", seed=0)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    first = study.ask()
+    _slot_names(mini, first)
+    study.tell(first, state=optuna.trial.TrialState.FAIL)
+    second = study.ask()
+    assert _slot_names(mini, second) != _name(mini, study.trials[0])  # never proposed again
+    assert first.number not in sampler._told  # no value known yet to count it as the worst
+
+
+def test_multi_objective_studies_name_the_objective(mini):
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=SurrogateSampler(mini, seed=0))
+    with pytest.raises(ValueError, match=r"2 objectives: pass SurrogateSampler\(\.\.\., objective=i\)"):
+        _slot_names(mini, study.ask())  # the sampler is asked at the trial's first suggestion
+    bad = optuna.create_study(directions=["maximize", "minimize"], sampler=SurrogateSampler(mini, seed=0, objective=2))
+    with pytest.raises(ValueError, match="objective=2 is not an objective"):
+        _slot_names(mini, bad.ask())
+    ok = optuna.create_study(directions=["maximize", "minimize"],
+                             sampler=SurrogateSampler(mini, "knr", "fim", seed=0, objective=0))
+
+    def objective(trial):
+        rec = mini.query(_slot_names(mini, trial))
+        return (0.0 if rec.val_acc != rec.val_acc else rec.val_acc), rec.runtime_s
+
+    ok.optimize(objective, n_trials=12)
+    single, _ = _study_functions(mini, seed=0, n=12)
+    assert [mini.resolver.find(_name(mini, t)).row for t in ok.trials] == single

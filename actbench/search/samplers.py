@@ -1,16 +1,8 @@
 """The paper's search as an Optuna sampler, a table's space for Optuna and ConfigSpace, and Optuna samplers
 benchmarked offline (needs the ``optuna`` extra; :func:`configspace` needs ``ConfigSpace``).
 
-A table's functions become Optuna parameters in one of two ways (:func:`search_space`):
-
-- **slots**, for a table whose space has one schema and no literal names (Act-Bench:
-  ``binary(unary(x),unary(x))``): one categorical parameter per operator placeholder, named by its
-  kind and, where a kind repeats, its position: ``binary``, ``unary_1``, ``unary_2``. Every combination
-  names a function; equivalent combinations name the same row. Samplers that model parameters one at a
-  time (TPE) can learn which operators do well.
-- **index**, for any other table (the large space, a feature table of sampled candidates): one integer
-  parameter ``function``, the row in the table's order. It works with every sampler; its order means
-  nothing to a sampler that assumes neighbouring integers are alike.
+A table's functions become Optuna parameters as :mod:`actbench.search.params` describes (slots, or a row
+index), and those helpers are importable from here too.
 
 :class:`SurrogateSampler` is the paper's search (:class:`actbench.search.SurrogateSearch`: the 8
 baselines first, then the unevaluated candidate with the best prediction of a regressor on the cached
@@ -19,8 +11,10 @@ evaluated functions, running and waiting ones are never proposed again (nor any 
 them), so that workers sharing a study never train the same function twice or at once. Run serially with
 the same seed, it makes the same choices as ``SurrogateSearch`` in :func:`actbench.search.run_search`.
 
-The objective's value is the validation accuracy, and 0.0 for a function whose training diverged (NaN is
-not a value Optuna can rank; the surrogate also treats divergence as 0).
+In our own searches the objective's value is the validation accuracy, and 0.0 for a function whose training
+diverged. In a study of yours, :class:`SurrogateSampler` follows the study's direction, learns from trials
+that suggest other parameters too (a joint search), and counts failed and pruned trials as the worst value
+(its docstring says exactly how it reads a study).
 
 >>> import optuna
 >>> from actbench import ActBench
@@ -41,8 +35,6 @@ not a value Optuna can rank; the surrogate also treats divergence as 0).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -51,109 +43,21 @@ from actbench.base.errors import MissingExtraError
 
 try:
     import optuna
-    from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
     from optuna.samplers import BaseSampler
+    from optuna.study import StudyDirection
     from optuna.trial import FrozenTrial, TrialState
 except ImportError as e:  # pragma: no cover - exercised by a test that hides optuna
     raise MissingExtraError("Optuna samplers need optuna: pip install 'actbench[optuna]'") from e
 
+from actbench.search.params import (INDEX_PARAM, configspace, name_of, params_of,  # noqa: F401 (re-exported)
+                                    row_of_trial, search_space)
+
 __all__ = ["OPTUNA_SAMPLERS", "OptunaStrategy", "SurrogateSampler", "configspace", "make_sampler", "name_of",
            "params_of", "row_of_trial", "search_space"]
 
-INDEX_PARAM = "function"
+#: Optuna samplers by name (:func:`make_sampler`): Optuna's TPE and random, and ours as an Optuna sampler.
 OPTUNA_SAMPLERS = ("tpe", "random", "knr", "rf", "svr")
-
-
-def _slots(bench) -> tuple[str, list[tuple[str, tuple[str, ...]]]] | None:
-    """(schema, [(parameter, choices)]) of the table's space, or None when it has no slot form."""
-    from actbench.lang.space import SPACES
-
-    spec = SPACES.get(bench.info.space or "")
-    if spec is None or len(spec.schemas) != 1 or spec.literals:
-        return None
-    schema = spec.schemas[0].replace("n-ary", "nary")
-    kinds = re.findall(r"\b(unary|binary|nary)\(", schema)
-    choices = {"unary": tuple(spec.unary), "binary": tuple(spec.binary), "nary": tuple(spec.nary)}
-    counts = {k: kinds.count(k) for k in kinds}
-    seen: dict[str, int] = {}
-    params = []
-    for k in kinds:
-        seen[k] = seen.get(k, 0) + 1
-        params.append((k if counts[k] == 1 else f"{k}_{seen[k]}", choices[k]))
-    return schema, params
-
-
-def search_space(bench, form: str = "auto") -> dict[str, BaseDistribution]:
-    """The table's functions as Optuna distributions: ``form="auto"`` gives slots where the space allows,
-    else the row index (module docstring); ``form="index"`` always the row index (for a table of sampled
-    candidates, where most slot combinations name no row)."""
-    if form not in ("auto", "index"):
-        raise ValueError(f"form must be 'auto' or 'index', got {form!r}")
-    slots = _slots(bench) if form == "auto" else None
-    if slots is None:
-        return {INDEX_PARAM: IntDistribution(0, len(bench) - 1)}
-    return {name: CategoricalDistribution(choices) for name, choices in slots[1]}
-
-
-def name_of(bench, params: Mapping[str, Any]) -> str:
-    """The function a parameter set names (a table row's name for the index form).
-
-    Raises:
-        ValueError: parameters of another space, or an index outside the table.
-    """
-    if INDEX_PARAM in params:
-        i = params[INDEX_PARAM]
-        if not isinstance(i, (int, np.integer)) or not 0 <= i < len(bench):
-            raise ValueError(f"{INDEX_PARAM}={i!r} is not a row of {bench.name!r} (0..{len(bench) - 1})")
-        return bench.resolver.name(int(i))
-    slots = _slots(bench)
-    if slots is None or set(params) != {p for p, _ in slots[1]}:
-        want = [p for p, _ in slots[1]] if slots else [INDEX_PARAM]
-        raise ValueError(f"parameters {sorted(params)} do not name a function of {bench.name!r}; it takes {want}")
-    schema, order = slots
-    values = iter([params[p] for p, _ in order])
-    return re.sub(r"\b(?:unary|binary|nary)(?=\()", lambda m: str(next(values)), schema)
-
-
-def row_of_trial(bench, params: Mapping[str, Any]) -> int | None:
-    """The table row a trial's parameters name, or None (a name the table cannot answer)."""
-    if INDEX_PARAM in params:
-        i = params[INDEX_PARAM]
-        return int(i) if isinstance(i, (int, np.integer)) and 0 <= i < len(bench) else None
-    try:
-        hit = bench.resolver.find(name_of(bench, params))
-    except ValueError:
-        return None
-    return None if hit is None else hit.row
-
-
-def params_of(bench, row: int, form: str = "auto") -> dict[str, Any]:
-    """Parameters that name table row ``row``: its own name's operators, or its index (see
-    :func:`search_space` for ``form``)."""
-    slots = _slots(bench) if form == "auto" else None
-    if slots is None:
-        return {INDEX_PARAM: int(row)}
-    from actbench.lang.expr import parse
-
-    schema, order = slots
-    for name in (bench.resolver.name(row), *bench.resolver.equivalents(row)):
-        ops = _operators(parse(name))
-        if len(ops) == len(order) and all(o in choices for o, (_, choices) in zip(ops, order)):
-            return {p: o for o, (p, _) in zip(ops, order)}
-    raise ValueError(f"row {row} of {bench.name!r} has no name of the form {schema}")
-
-
-def _operators(expr) -> list[str]:
-    out: list[str] = []
-
-    def walk(e) -> None:
-        if e.args:
-            out.append(e.op)
-            for a in e.args:
-                walk(a)
-
-    walk(expr)
-    return out
 
 
 class SurrogateSampler(BaseSampler):
@@ -169,19 +73,41 @@ class SurrogateSampler(BaseSampler):
         embedding: an (n_rows, d) array to use instead of the cached UMAP embedding (a study computes its
             own once and stores it).
         form: the parameters it proposes, ``"auto"`` or ``"index"`` (:func:`search_space`).
+        objective: in a multi-objective study, the index of the value it learns from.
+        independent_sampler: the Optuna sampler of every other parameter a trial suggests (default: Optuna's
+            ``RandomSampler``, seeded from ``seed``).
 
-    Trials it reads: a ``COMPLETE`` trial is an evaluated function with its value; a ``FAIL`` trial with
-    the user attribute ``error`` is a function that could not be trained (counted as 0, as divergence);
-    ``RUNNING`` and ``WAITING`` trials are pending; other trials (pruned, or failed because their worker
-    stopped heartbeating, which a retry re-queues) are ignored.
+    How it reads a study (before each choice, every trial but the one being sampled):
+
+    * **Which function.** A trial names a row by its activation parameters (:func:`search_space`); any other
+      parameters it has (a learning rate, a width: a *joint* search) are ignored for that, and are sampled by
+      ``independent_sampler``.
+    * **Its value.** The study's direction is followed: a ``COMPLETE`` trial's value is learned as it is when
+      the study maximises and negated when it minimises, so that the surrogate always predicts "better".
+      Only the order of values matters to the choice (k-NN and random forests average neighbours' values,
+      so any positive scale or offset, e.g. an error in percent, gives the same choices). A multi-objective
+      study needs ``objective=i``: the index of the value to learn from (with that objective's direction).
+    * **Failed and pruned functions** count as the worst: a ``FAIL`` trial (the objective raised, or returned
+      NaN, which Optuna records as a failure; or our studies' ``error``) and a ``PRUNED`` trial (the objective
+      raised ``TrialPruned``) are learned as the worst value the study has completed so far, and never as
+      better than 0 in a maximising study (a diverged run's accuracy); in a minimising study with no completed
+      trial yet, the function is held back (never proposed) until a value is known. Either way it is never
+      proposed again.
+    * **Not counted**: trials of our own studies that its workers refused (``PRUNED`` with the user attribute
+      ``duplicate_of`` or ``over_budget``) or lost (``FAIL`` trials re-queued by a retry, which names them in
+      its ``retry_history``).
+    * **Pending**: ``RUNNING`` and ``WAITING`` trials; their functions (and equivalent ones) are never
+      proposed, so that workers sharing a study never train one function twice or at once.
 
     Raises:
-        ValueError: an unknown regressor or feature set, or an embedding of the wrong shape.
+        ValueError: an unknown regressor or feature set, or an embedding of the wrong shape; when sampling, a
+            multi-objective study without ``objective``, or an ``objective`` the study does not have.
     """
 
     def __init__(self, bench, regressor: str = "knr", features: str = "both", *, seed: int | None = None,
                  rng: np.random.Generator | None = None, embedding_seed: int = 0,
-                 embedding: np.ndarray | None = None, form: str = "auto") -> None:
+                 embedding: np.ndarray | None = None, form: str = "auto", objective: int | None = None,
+                 independent_sampler: BaseSampler | None = None) -> None:
         from actbench.search.base import SearchSpace
         from actbench.search.strategies import SurrogateSearch
 
@@ -199,8 +125,11 @@ class SurrogateSampler(BaseSampler):
         self._ready = False
         self._told: set[int] = set()  # trial numbers whose result the strategy has seen
         self._rows: dict[int, int | None] = {}  # trial number -> row, once its parameters are set
+        self._worst = np.inf  # the worst completed value so far, oriented so that larger is better
         self._form = form
         self._search_space = search_space(bench, form)
+        self._objective = objective
+        self._independent = independent_sampler
 
     def _setup(self) -> None:
         if not self._ready:
@@ -212,39 +141,69 @@ class SurrogateSampler(BaseSampler):
 
     def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         self._setup()
+        index, maximize = self._orientation(study)
+        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
         pending: set[int] = set()
-        for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        failed: list[tuple[int, int]] = []
+        for t in trials:
             if t.number == trial.number:
                 continue
             row = self.trial_row(t)
             if row is None:
                 continue
-            finished = t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and "error" in t.user_attrs)
-            if finished:
-                if t.number not in self._told:
-                    self._told.add(t.number)
-                    value = float(t.value) if t.state == TrialState.COMPLETE else 0.0
-                    self._strategy.tell(self._bench.resolver.name(row), value)
-            elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+            kind = _reading(t, retried)
+            if kind == "pending":
                 pending.add(row)
+            elif kind == "failed" and t.number not in self._told:
+                failed.append((t.number, row))
+            elif kind == "value" and t.number not in self._told:
+                self._told.add(t.number)
+                value = float(t.values[index]) if maximize else -float(t.values[index])
+                self._worst = min(self._worst, value)
+                self._strategy.tell(self._bench.resolver.name(row), value)
+        for number, row in failed:  # the worst value so far (never above 0 when maximising)
+            worst = min(0.0, self._worst) if maximize else self._worst
+            if not np.isfinite(worst):  # minimising, nothing completed yet: held back until a value is known
+                pending.add(row)
+                continue
+            self._told.add(number)
+            self._strategy.tell(self._bench.resolver.name(row), worst)
         try:
             row = self._strategy.next_row(pending)
         except IndexError:
             return {}  # nothing left: the trial samples independently (randomly) and the caller sees a repeat
         return params_of(self._bench, row, self._form)
 
+    def _orientation(self, study) -> tuple[int, bool]:
+        """(index of the value learned from, whether the study maximises it)."""
+        directions = study.directions
+        index = self._objective
+        if index is None:
+            if len(directions) > 1:
+                raise ValueError(f"this study has {len(directions)} objectives: pass SurrogateSampler(..., "
+                                 f"objective=i) with the index (0..{len(directions) - 1}) of the value to learn from")
+            index = 0
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(directions):
+            raise ValueError(f"objective={index!r} is not an objective of this study (it has {len(directions)})")
+        return int(index), directions[index] == StudyDirection.MAXIMIZE
+
     def trial_row(self, t: FrozenTrial) -> int | None:
-        """The table row of a trial (None while it has no parameters yet, or names no row)."""
+        """The table row of a trial (None while it has no activation parameters yet, or they name no row).
+        Other parameters of the trial (a joint search) play no part."""
         if t.number in self._rows:
             return self._rows[t.number]
-        if not t.params or set(t.params) != set(self._search_space):
+        if not t.params or not set(self._search_space) <= set(t.params):
             return None
-        row = self._rows[t.number] = row_of_trial(self._bench, t.params)
+        row = self._rows[t.number] = row_of_trial(self._bench, {k: t.params[k] for k in self._search_space})
         return row
 
     def sample_independent(self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
-        return optuna.samplers.RandomSampler(seed=int(self._rng.integers(2**31))).sample_independent(
-            study, trial, param_name, param_distribution)
+        if self._independent is None:  # seeded apart from the choices' generator, which it never draws from
+            seed = (int(np.random.SeedSequence([self._seed, 1]).generate_state(1)[0] % 2**31)
+                    if self._seed is not None else int(self._rng.integers(2**31)))
+            self._independent = optuna.samplers.RandomSampler(seed=seed)
+        return self._independent.sample_independent(study, trial, param_name, param_distribution)
 
     def reseed_rng(self) -> None:  # Optuna calls this in forked workers; the choices stay the seed's
         pass
@@ -319,18 +278,14 @@ class OptunaStrategy:
         self._study.tell(trial, 0.0 if np.isnan(val_acc) else float(val_acc))
 
 
-def configspace(bench, *, seed: int | None = None):
-    """The table's space as a ConfigSpace ``ConfigurationSpace`` (for SMAC, DEHB and other ConfigSpace tools):
-    the same parameters as :func:`search_space`, categorical slots or an integer ``function`` row index.
-    :func:`name_of` turns a configuration (``dict(config)``) into the function it names."""
-    try:
-        from ConfigSpace import Categorical, ConfigurationSpace, Integer
-    except ImportError as e:
-        raise MissingExtraError("ConfigSpace export needs ConfigSpace: pip install 'actbench[optuna]'") from e
-    cs = ConfigurationSpace(name=f"actbench-{bench.name}", seed=seed)
-    for k, d in search_space(bench).items():
-        if isinstance(d, CategoricalDistribution):
-            cs.add(Categorical(k, list(d.choices)))
-        else:
-            cs.add(Integer(k, (d.low, d.high)))
-    return cs
+def _reading(t: FrozenTrial, retried: set[int]) -> str | None:
+    """How :class:`SurrogateSampler` counts a trial: ``"value"``, ``"failed"``, ``"pending"``, or None."""
+    if t.state == TrialState.COMPLETE:
+        return "value"
+    if t.state in (TrialState.RUNNING, TrialState.WAITING):
+        return "pending"
+    if t.state == TrialState.PRUNED:
+        return None if ("duplicate_of" in t.user_attrs or "over_budget" in t.user_attrs) else "failed"
+    if t.state == TrialState.FAIL:
+        return None if (t.number in retried and "error" not in t.user_attrs) else "failed"
+    return None

@@ -350,8 +350,9 @@ class ActBench:
 
     def features(self, kind: Literal["fim", "outputs"], rows=None) -> np.ndarray:
         """(n_rows, d) float32 features read from disk now: ``"fim"`` (the concatenated per-layer
-        FIM CDFs; NaN rows where missing) or ``"outputs"`` (values on the 1000 sample points).
-        Free: not charged."""
+        FIM CDFs: NaN rows where missing, and NaN in a layer's bins where that layer's Fisher
+        log-eigenvalues had no finite value; docs/format.md) or ``"outputs"`` (values on the 1000 sample
+        points). Free: not charged."""
         sel = slice(None) if rows is None else np.asarray(rows)
         if kind == "fim":
             return self._table.fim(sel)

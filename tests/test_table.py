@@ -132,7 +132,7 @@ def test_alias_conflict_is_recorded(tmp_path):
         w.add("relu(x)", {}, equivalents=["tanh(x)"])
         w.add("tanh(x)", {})
     t = read_table(path)
-    assert t.aliases["tanh(x)"] == 0
+    assert t.aliases["tanh(x)"] == 1  # a row's own name answers that row (docs/format.md)
     assert any("alias conflict" in n for n in t.provenance.notes)
 
 
@@ -277,3 +277,41 @@ def test_record_defaults_are_table_info_defaults():
 
     for k, v in _RECORD_INFO_DEFAULTS.items():
         assert TableInfo.model_fields[k].default == (v if k != "benchmark" else TableInfo.model_fields[k].default)
+
+
+def test_a_rows_own_name_always_answers_that_row(tmp_path):
+    """A row that lists another row's own name as its equivalent cannot take that name over, whichever
+    comes first (docs/format.md); the conflict is noted in the provenance."""
+    from actbench import ActBench
+
+    for order in ((0, 1), (1, 0)):
+        rows = [("add(relu(x),zero(x))", {"val_acc": 0.9}, ["tanh(x)"]), ("tanh(x)", {"val_acc": 0.5}, [])]
+        path = tmp_path / f"t{order[0]}.h5"
+        with TableWriter(path, info=INFO, provenance=_prov()) as w:
+            for i in order:
+                name, vals, eq = rows[i]
+                w.add(name, vals, equivalents=eq)
+        b = ActBench(path)
+        rec = b.query("tanh(x)")
+        assert (rec.representative, rec.resolved_by, rec.val_acc) == ("tanh(x)", "name", 0.5)
+        assert any("its own name" in n for n in b.provenance.notes)
+        assert validate_table(path) == []
+
+
+def test_validate_finds_a_name_taken_from_its_row_and_fim_flags_that_contradict_values(tmp_path):
+    path = _write(tmp_path / "t.h5", n_fim=13, layers=fim_layout([("conv1", 1000), ("fc", 550)]))
+    with h5py.File(path, "r+") as f:  # a file whose index hands row 1's own name to row 0
+        names = f["aliases/names"].asstr()[...].tolist()
+        rows = f["aliases/rows"][...]
+        rows[names.index("mul(tanh(x),sigmoid(x))")] = 0
+        f["aliases/rows"][...] = rows
+    assert any("not answering its own row" in p and "mul(tanh(x),sigmoid(x))" in p for p in validate_table(path))
+    path = _write(tmp_path / "f.h5", n_fim=13, layers=fim_layout([("conv1", 1000), ("fc", 550)]))
+    with h5py.File(path, "r+") as f:
+        f["fim/missing"][0] = True  # flagged missing, yet it holds values
+        cdf = f["fim/cdf"][...]
+        cdf[1, :3] = 0.5  # row 1 (no feature) now partly filled: layer conv1 partly NaN
+        f["fim/cdf"][...] = cdf
+    problems = validate_table(path)
+    assert any("fim/missing is true for 2 rows that hold FIM values" in p for p in problems)  # rows 0 and 1
+    assert any("a layer partly NaN" in p for p in problems)

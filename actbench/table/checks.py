@@ -214,7 +214,15 @@ def _deep_problems(f: h5py.File) -> list[str]:
     if not np.array_equal(f["outputs/points"][...], sample_points()):
         p.append("outputs/points are not the reference sample points")
     names = f["names"].asstr()[...]
-    p += _index_problems(names.tolist(), f["aliases/names"].asstr()[...].tolist(), f["aliases/rows"][...])
+    alias_names, alias_rows = f["aliases/names"].asstr()[...].tolist(), f["aliases/rows"][...]
+    p += _index_problems(names.tolist(), alias_names, alias_rows)
+    if not p:
+        alias = dict(zip(alias_names, alias_rows.tolist()))
+        taken = [f"{nm!r} (row {i}) answers row {alias.get(nm)}" for i, nm in enumerate(names) if alias.get(nm) != i]
+        if taken:
+            p.append(f"{plural(len(taken), 'row name')} in the alias index not answering its own row: "
+                     + "; ".join(taken[:3]) + (" ..." if len(taken) > 3 else ""))
+    p += _fim_problems(f)
     parsed = []
     for i, name in enumerate(names):
         try:
@@ -235,4 +243,32 @@ def _deep_problems(f: h5py.File) -> list[str]:
         h1, _ = output_keys(outs)
         if not np.array_equal(h1, f["outputs/h1"][: len(h1)]):
             p.append("outputs/h1 does not match the names' outputs (written by another equivalence rule?)")
+    return p
+
+
+def _fim_problems(f: h5py.File) -> list[str]:
+    """``fim/missing`` and ``fim/cdf`` agree (docs/format.md): a missing row is NaN everywhere, and where
+    the layout is known every layer of a row is either entirely NaN or entirely finite."""
+    if "fim/cdf" not in f:
+        return []
+    missing = f["fim/missing"][...]
+    ds = f["fim/cdf"]
+    layers = []
+    if "fim/layout/n_bins" in f:
+        layers = [(int(o), int(b)) for o, b in zip(f["fim/layout/offset"][...], f["fim/layout/n_bins"][...]) if b]
+    held, mixed = [], []
+    step = max(1, (64 << 20) // max(1, 4 * ds.shape[1]))
+    for lo in range(0, ds.shape[0], step):
+        nan = np.isnan(ds[lo:lo + step])
+        held += (lo + np.flatnonzero(missing[lo:lo + step] & ~nan.all(axis=1))).tolist()
+        for o, b in layers:
+            block = nan[:, o:o + b]
+            mixed += (lo + np.flatnonzero(block.any(axis=1) & ~block.all(axis=1))).tolist()
+    p = []
+    if held:
+        p.append(f"fim/missing is true for {plural(len(held), 'row')} that {'holds' if len(held) == 1 else 'hold'} FIM "
+                 f"values (e.g. row {held[0]}); a missing row is NaN everywhere")
+    if mixed:
+        p.append(f"fim/cdf has {plural(len(set(mixed)), 'row')} with a layer partly NaN (e.g. row {mixed[0]}): a "
+                 "layer's bins are all NaN or all finite")
     return p

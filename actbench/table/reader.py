@@ -157,7 +157,8 @@ class Table:
         return self._read("per_seed/diverged", rows)
 
     def fim(self, rows: Any = slice(None)) -> np.ndarray:
-        """(n_rows, n_fim) float32 FIM CDFs, NaN rows where missing; read from disk now."""
+        """(n_rows, n_fim) float32 FIM CDFs, NaN rows where missing and NaN layers where a layer's Fisher
+        log-eigenvalues had no finite value (docs/format.md); read from disk now."""
         if not self.n_fim:
             raise TableFormatError(f"{self.path.name} has no FIM features")
         return self._read("fim/cdf", rows)

@@ -192,8 +192,14 @@ class TableWriter:
         self._names[key] = row
         for alias in aliases:
             prev = self._aliases.setdefault(alias, row)
-            if prev != row:
-                self._conflicts.append(f"{alias!r} listed under rows {prev} and {row}; kept {prev}")
+            if prev == row:
+                continue
+            if alias == key:  # a row's own name always answers that row
+                self._aliases[alias] = row
+                self._conflicts.append(f"{alias!r} listed under rows {prev} and {row}; kept {row}, its own name")
+            else:
+                self._conflicts.append(f"{alias!r} listed under rows {prev} and {row}; kept {prev}"
+                                       + (", its own name" if self._names.get(alias) == prev else ""))
         self._rows.append({"name": key, "vals": vals, "flags": flg, "fim": fim_arr,
                            "per_seed": per_seed, "seed_diverged": seed_diverged, "curves": curve_block})
         self._n += 1

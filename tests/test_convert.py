@@ -74,7 +74,8 @@ def test_vit_says_validation_is_test(tmp_path):
 def test_percent_accuracies_are_labelled(tmp_path):
     recs = official_records(3, 5, seed=4, nan_every=0)
     for r in recs.values():
-        r["Validation Accuracy"] *= 100
+        for key in ("Train Accuracy", "Validation Accuracy", "Test Accuracy"):
+            r[key] *= 100
     _, out, _ = _convert(tmp_path, recs)
     assert read_table(out).info.accuracy_unit == "percent"
 
@@ -104,7 +105,7 @@ def test_conversion_errors(tmp_path):
     assert "expected ':'" in _bad(tmp_path, '{"relu(x)" 1}')
     assert "expected a function name" in _bad(tmp_path, '{"relu(x)": {}, 3: {}}')
     assert "is a list, expected an object" in _bad(tmp_path, '{"relu(x)": []}')
-    assert "unexpected key(s) ['Accuracy']" in _bad(tmp_path, '{"relu(x)": {"Accuracy": 1}}')
+    assert "unexpected key(s) 'Accuracy'" in _bad(tmp_path, '{"relu(x)": {"Accuracy": 1}}')
     assert "expected a number" in _bad(tmp_path, '{"relu(x)": {"Test Loss": "low"}}')
     assert "must be a list of names" in _bad(tmp_path, '{"relu(x)": {"Equivalent Activation Functions": 3}}')
     assert "must be a list of numbers" in _bad(tmp_path, '{"relu(x)": {"Fisher log eigenvalue CDF": 3}}')
@@ -210,3 +211,79 @@ def test_a_killed_conversion_leaves_a_temporary_file_that_the_next_run_removes(t
     convert_official_json(src, out, bench="cnn", source="test-fixture")
     assert read_table(out).n_rows == 1500
     assert sorted(p.name for p in tmp_path.glob("cnn.h5.tmp-*")) == sorted([live.name, other_host.name])
+
+
+def _one_changed(tmp_path, key, value, name_index=1):
+    recs = official_records(6, 4, seed=6, nan_every=0)
+    name = sorted(recs)[name_index]
+    recs[name][key] = value
+    return name, _bad(tmp_path, json.dumps(recs))
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("Validation Accuracy", 1.5, "outside the file's accuracies, which are fractions (0-1) (1 of 18"),
+    ("Validation Accuracy", 87.0, "outside the file's accuracies, which are fractions"),
+    ("Validation Accuracy", float("inf"), "an accuracy is a fraction"),
+    ("Test Accuracy", -3.0, "an accuracy is a fraction"),
+    ("Runtime (s)", -1e12, "a runtime is a positive number"),
+    ("Runtime (s)", float("-inf"), "a runtime is a positive number"),
+    ("Train Loss", -0.5, "a loss is not negative"),
+])
+def test_values_outside_their_domain_are_refused_naming_the_record(tmp_path, key, value, fragment):
+    name, msg = _one_changed(tmp_path, key, value)
+    assert fragment in msg and repr(name) in msg
+
+
+def test_a_percent_file_is_decided_by_all_its_values_and_checked(tmp_path):
+    recs = official_records(6, 4, seed=6, nan_every=0)
+    for r in recs.values():
+        for key in ("Train Accuracy", "Validation Accuracy", "Test Accuracy"):
+            r[key] *= 100
+    name = sorted(recs)[2]
+    recs[name]["Test Accuracy"] = 140.0
+    msg = _bad(tmp_path, json.dumps(recs))
+    assert "outside the file's accuracies, which are percentages (0-100)" in msg and repr(name) in msg
+
+
+def test_a_key_given_twice_in_a_record_is_refused(tmp_path):
+    text = '{"relu(x)": {"Validation Accuracy": 0.5, "Validation Accuracy": 0.9}}'
+    msg = _bad(tmp_path, text)
+    assert "appears twice" in msg and "relu(x)" in msg
+
+
+def test_what_a_message_quotes_of_the_file_is_bounded(tmp_path):
+    rec = {f"k{i}": 1 for i in range(100_000)}
+    msg = _bad(tmp_path, json.dumps({"relu(x)": rec}))
+    assert len(msg) < 1_000 and "(99,995 more)" in msg
+    msg = _bad(tmp_path, json.dumps({"relu(x)" + " " * 50_000: {"Test Loss": "low"}}))
+    assert len(msg) < 1_000 and "more characters" in msg
+
+
+def test_a_body_that_is_not_utf8_text_is_a_conversion_error(tmp_path):
+    import gzip
+
+    good = json.dumps(official_records(3, 4, seed=5)).encode()
+    src = tmp_path / "act-bench-cnn.json"
+    src.write_bytes(gzip.compress(good))
+    with pytest.raises(ConversionError, match="gzip-compressed: decompress it first"):
+        convert_official_json(src, tmp_path / "x.h5", bench="cnn", source="test-fixture")
+    src.write_bytes(good[:20] + b"\xff\xfe" + good[20:])
+    with pytest.raises(ConversionError, match="is not UTF-8"):
+        convert_official_json(src, tmp_path / "x.h5", bench="cnn", source="test-fixture")
+
+
+def test_a_long_record_is_read_in_linear_time(tmp_path, monkeypatch):
+    """A record of many MiB is parsed a logarithmic number of times (reads double), not once per chunk."""
+    monkeypatch.setattr(convert_mod, "_CHUNK", 4096)
+    calls = []
+    real = convert_mod._Reader.more
+
+    def counting(self, at_least=4096):
+        calls.append(at_least)
+        return real(self, at_least)
+
+    monkeypatch.setattr(convert_mod._Reader, "more", counting)
+    recs = official_records(2, 400_000, seed=1, nan_every=0, empty_fim_every=0)  # ~8 MiB per record
+    src = write_official_json(tmp_path / "act-bench-cnn.json", recs)
+    convert_official_json(src, tmp_path / "x.h5", bench="cnn", source="test-fixture")
+    assert src.stat().st_size > 12 << 20 and len(calls) < 60  # a read per 4 KiB would be over 3,000

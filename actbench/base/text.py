@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["Suggester", "did_you_mean", "plural"]
+__all__ = ["Suggester", "clip", "did_you_mean", "listing", "plural", "printable"]
 
 
 def did_you_mean(word: str, choices: Iterable[str] | Suggester, *, n: int = 3) -> str:
@@ -86,3 +86,28 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     if many is None:
         many = word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
     return f"{n:,} {many}"
+
+
+def clip(text: str, n: int = 80) -> str:
+    """``text`` itself when short, else its first ``n`` characters and how many more: what a message quotes of
+    a name or value from a file is bounded, whatever the file holds."""
+    text = str(text)
+    return text if len(text) <= n else f"{text[:n]}... ({len(text) - n:,} more characters)"
+
+
+def listing(items, n: int = 5) -> str:
+    """At most ``n`` items, quoted and clipped, and how many more: ``'a', 'b', ... (99,998 more)``."""
+    items = list(items)
+    shown = ", ".join(repr(clip(i, 60)) for i in items[:n])
+    return shown + (f", ... ({len(items) - n:,} more)" if len(items) > n else "")
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_KEEP_LINES = {c: v for c, v in _CONTROL.items() if c not in (0x0A, 0x09)}
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` with control characters shown escaped (``\\x1b``, ``\\n``), so that a name from a file or an
+    argument can neither move the cursor, colour the terminal nor spoof a line of output; ``lines`` keeps
+    newlines and tabs (a message of several lines whose parts are escaped already)."""
+    return str(text).translate(_CONTROL_KEEP_LINES if lines else _CONTROL)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from actbench.base.errors import ConversionError, ParseError
+from actbench.base.text import clip, listing
 from actbench.table.provenance import Provenance, SourceFile
 from actbench.table.writer import TableWriter
 
@@ -68,19 +69,27 @@ class _Reader:
         self.size = 0
         self.progress = progress
 
-    def more(self) -> bool:
+    def more(self, at_least: int = _CHUNK) -> bool:
         if self.eof:
             return False
-        block = self.fh.read(_CHUNK)
+        block = self.fh.read(max(_CHUNK, at_least))
         self.sha.update(block)
         self.size += len(block)
         if self.progress is not None:
             self.progress.update(len(block))
-        if not block:
-            self.eof = True
-            self.buf += self.dec.decode(b"", final=True)
-            return False
-        self.buf = self.buf[self.pos:] + self.dec.decode(block)
+        try:
+            if not block:
+                self.eof = True
+                self.buf += self.dec.decode(b"", final=True)
+                return False
+            text = self.dec.decode(block)
+        except UnicodeDecodeError as e:
+            gz = self.size == len(block) and block[:2] == b"\x1f\x8b"
+            raise ConversionError(
+                "the file is not UTF-8 JSON text" + (" (it is gzip-compressed: decompress it first, e.g. "
+                                                      "`gunzip -k FILE`)" if gz else f" (byte {self.size - len(block) + e.start:,} "
+                                                      "is not UTF-8)") + "; the official release is plain JSON") from None
+        self.buf = self.buf[self.pos:] + text
         self.offset += self.pos
         self.pos = 0
         return True
@@ -100,11 +109,14 @@ class _Reader:
             try:
                 val, end = dec.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as e:
-                # raw_decode fails on an incomplete value too: read more before calling it an error
-                if self.more():
+                # raw_decode fails on an incomplete value too: read more before calling it an error, as much
+                # again as is buffered, so that a long value is parsed O(log n) times, not once per MiB
+                if self.more(len(self.buf) - self.pos):
                     continue
                 raise ConversionError(f"{what}: {e.msg} at character {self.offset + e.pos} "
                                       f"(the file is truncated or not JSON)") from e
+            except ConversionError as e:  # a record's key given twice
+                raise ConversionError(f"{what}: {e}") from None
             except RecursionError:
                 raise ConversionError(f"{what}: the JSON is nested too deeply at character {self.offset + self.pos} "
                                       f"(the official records are flat objects)") from None
@@ -139,8 +151,17 @@ class JsonObjectStream:
         self.sha256, self.size = r.sha.hexdigest(), r.size
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ConversionError(f"the key {clip(k)!r} appears twice in one object; a record holds each key once")
+        out[k] = v
+    return out
+
+
 def _pairs(r: _Reader) -> Iterator[tuple[str, Any]]:
-    dec = json.JSONDecoder()
+    dec = json.JSONDecoder(object_pairs_hook=_unique)
     c = r.skip_ws()
     if c != "{":
         raise ConversionError("the file must hold one JSON object mapping function names to records; "
@@ -216,7 +237,7 @@ def convert_official_json(
 
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"convert {src.name}")
     counts = {"rows": 0, "diverged_values": 0, "missing_values": 0, "fim_missing": 0, "fim_length": None,
-              "max_accuracy": 0.0}
+              "accuracies": 0, "above_1": 0, "first_above_1": None, "first_above_100": None}
     layers = spec.layout()
     prov = Provenance.now(
         source=source,
@@ -237,7 +258,7 @@ def convert_official_json(
                 update={"inputs": (SourceFile(name=src.name, sha256=stream.sha256, size=stream.size),)})
             if layers is not None and counts["fim_length"] == sum(l.n_bins for l in layers):
                 writer.fim_layers = layers
-            if counts["max_accuracy"] > 1.0:  # the release's accuracies are fractions; say so if not
+            if _accuracy_unit(counts) == "percent":  # the release's accuracies are fractions; say so if not
                 writer.info = writer.info.model_copy(update={"accuracy_unit": "percent"})
     finally:
         if bar is not None:
@@ -248,12 +269,13 @@ def convert_official_json(
 
 def _add_record(writer: TableWriter, name: str, rec: Any, counts: dict, layers) -> None:
     if not isinstance(rec, dict):
-        raise ConversionError(f"the record of {name!r} is a {type(rec).__name__}, expected an object with keys "
+        raise ConversionError(f"the record of {clip(name)!r} is a {type(rec).__name__}, expected an object with keys "
                               f"{list(OFFICIAL_KEYS)}")
     unknown = set(rec) - set(OFFICIAL_KEYS)
     if unknown:
-        raise ConversionError(f"the record of {name!r} has unexpected key(s) {sorted(unknown)}; this converter "
-                              f"reads the official Act-Bench JSON (keys: {list(OFFICIAL_KEYS)})")
+        raise ConversionError(f"the record of {clip(name)!r} has {len(unknown):,} unexpected key(s) "
+                              f"{listing(sorted(unknown))}; this converter reads the official Act-Bench JSON "
+                              f"(keys: {list(OFFICIAL_KEYS)})")
     metrics: dict[str, float | None] = {}
     for key, col in OFFICIAL_METRICS.items():
         if key not in rec or rec[key] is None:
@@ -261,26 +283,26 @@ def _add_record(writer: TableWriter, name: str, rec: Any, counts: dict, layers) 
             continue
         v = rec[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConversionError(f"{name!r}: {key!r} is {_short(v)}, expected a number (or NaN)")
+            raise ConversionError(f"{clip(name)!r}: {key!r} is {_short(v)}, expected a number (or NaN)")
         try:
             metrics[col] = float(v)
         except OverflowError:
-            raise ConversionError(f"{name!r}: {key!r} is {_short(v)}, too large for a float64") from None
+            raise ConversionError(f"{clip(name)!r}: {key!r} is {_short(v)}, too large for a float64") from None
         if math.isnan(v):
             counts["diverged_values"] += 1
-        elif col.endswith("_acc"):
-            counts["max_accuracy"] = max(counts["max_accuracy"], float(v))
+            continue
+        _check_domain(name, key, col, float(v), counts)
     eq = rec.get(EQUIVALENTS_KEY, [])
     fim = rec.get(FIM_KEY, [])
     if not isinstance(eq, list) or not all(isinstance(e, str) for e in eq):
-        raise ConversionError(f"{name!r}: {EQUIVALENTS_KEY!r} must be a list of names")
+        raise ConversionError(f"{clip(name)!r}: {EQUIVALENTS_KEY!r} must be a list of names")
     if not isinstance(fim, list):
-        raise ConversionError(f"{name!r}: {FIM_KEY!r} must be a list of numbers")
+        raise ConversionError(f"{clip(name)!r}: {FIM_KEY!r} must be a list of numbers")
     if fim:
         if counts["fim_length"] is None:
             counts["fim_length"] = len(fim)
         elif len(fim) != counts["fim_length"]:
-            raise ConversionError(f"{name!r}: {FIM_KEY!r} has {len(fim)} values, earlier records have "
+            raise ConversionError(f"{clip(name)!r}: {FIM_KEY!r} has {len(fim)} values, earlier records have "
                                   f"{counts['fim_length']}")
     else:
         counts["fim_missing"] += 1
@@ -289,10 +311,49 @@ def _add_record(writer: TableWriter, name: str, rec: Any, counts: dict, layers) 
     except ParseError as e:
         raise ConversionError(f"function name in the file does not parse: {e}") from e
     except (TypeError, ValueError, OverflowError) as e:
-        raise ConversionError(f"{name!r}: {e}") from e
+        raise ConversionError(f"{clip(name)!r}: {e}") from e
     counts["rows"] += 1
 
 
 def _short(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _check_domain(name: str, key: str, col: str, v: float, counts: dict) -> None:
+    """Every value in its domain: accuracies finite and not negative (fractions or percent, decided from the
+    whole file by :func:`_accuracy_unit`), losses not negative (+inf allowed), runtimes positive and finite;
+    a value outside is refused naming its record."""
+    where = f"{clip(name)!r}: {key!r} is {v!r}"
+    if col.endswith("_acc"):
+        if not math.isfinite(v) or v < 0:
+            raise ConversionError(f"{where}; an accuracy is a fraction (0-1) or a percentage (0-100), or NaN for a "
+                                  "diverged run")
+        counts["accuracies"] += 1
+        if v > 1:
+            counts["above_1"] += 1
+            counts["first_above_1"] = counts["first_above_1"] or (name, key, v)
+        if v > 100:
+            counts["first_above_100"] = counts["first_above_100"] or (name, key, v)
+    elif col.endswith("_loss"):
+        if v < 0:
+            raise ConversionError(f"{where}; a loss is not negative (or NaN for a diverged run)")
+    elif not (math.isfinite(v) and v > 0):
+        raise ConversionError(f"{where}; a runtime is a positive number of seconds (or NaN when unknown)")
+
+
+def _accuracy_unit(counts: dict) -> str:
+    """``"percent"`` when most of the file's accuracies exceed 1, else ``"fraction"``; decided from the whole
+    file, never from one value, and every accuracy must then lie in that unit's range."""
+    n, above = counts["accuracies"], counts["above_1"]
+    unit = "percent" if above * 2 > n else "fraction"
+    bad = counts["first_above_100"] if unit == "percent" else counts["first_above_1"]
+    if bad is not None:
+        name, key, v = bad
+        many = above if unit == "fraction" else None
+        raise ConversionError(
+            f"{clip(name)!r}: {key!r} is {v!r}, outside the file's accuracies, which are "
+            f"{'percentages (0-100)' if unit == 'percent' else 'fractions (0-1)'}"
+            + (f" ({many:,} of {n:,} accuracies exceed 1)" if many else "")
+            + "; a file holds one unit (a value in another is a damaged record)")
+    return unit

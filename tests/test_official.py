@@ -39,6 +39,9 @@ class _Release(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         type(self).requests.append((self.path, self.headers.get("Range")))
+        if self.mode in ("drip_headers", "drip_chunked"):
+            self._drip()
+            return
         if self.mode in ("404", "500"):
             self.send_error(int(self.mode))
             return
@@ -61,6 +64,26 @@ class _Release(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(body[start:])
+
+    def _drip(self, pause: float = 0.2, seconds: float = 8.0) -> None:
+        """A hostile server: the headers, or a chunk-size line, one byte at a time (each within a read's
+        timeout), for ``seconds``."""
+        import time
+
+        if self.mode == "drip_chunked":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        line = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000 if self.mode == "drip_headers" else b"0" * 1000
+        end = time.monotonic() + seconds
+        try:
+            for b in line:
+                if time.monotonic() > end:
+                    break
+                self.wfile.write(bytes([b]))
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:  # the client gave up: what the test wants
+            pass
+        self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -293,8 +316,9 @@ def test_stale_partial_download_restarts(server, tmp_path):
     part = _cache(tmp_path) / "official" / "downloads" / "act-bench-resnet.json.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(b"x" * len(handler.body))
-    path = ensure_official("resnet", source=f"{base}/act-bench-resnet.json", cache=_cache(tmp_path),
-                           accept_license=True, progress=False)
+    url = f"{base}/act-bench-resnet.json"
+    (part.parent / f".{part.name}.source.json").write_text(json.dumps({"url": url}))  # a part of this source
+    path = ensure_official("resnet", source=url, cache=_cache(tmp_path), accept_license=True, progress=False)
     assert [r[1] for r in handler.requests] == [f"bytes={len(handler.body)}-", None]
     assert len(ActBench(path)) == 2791
 
@@ -319,3 +343,96 @@ def test_argument_errors(tmp_path, capsys):
         ActBench("resnet", revision="abc", cache_dir=_cache(tmp_path))
     assert main(["pin", "resnet", str(tmp_path / "absent.json"), "--pins", str(tmp_path / "p.json")]) == 2
     assert "no file at" in capsys.readouterr().err
+
+
+# --- hostile sources ------------------------------------------------------------------------------------
+
+
+def test_a_leftover_download_of_another_source_is_fetched_again(server, tmp_path):
+    """A download that a killed call left (complete, unconverted) belongs to its URL: a call with another URL
+    fetches its own file, and the table's provenance names the URL it was converted from."""
+    from actbench.sources.download import download
+
+    handler, base = server
+    url_a, url_b = f"{base}/a/act-bench-resnet.json", f"{base}/b/act-bench-resnet.json"
+    local = _cache(tmp_path) / "official" / "downloads" / "act-bench-resnet.json"
+    download(url_a, local, progress=False, timeout=10)  # as a call killed during conversion leaves it
+    handler.requests.clear()
+    path = ensure_official("resnet", source=url_b, cache=_cache(tmp_path), accept_license=True, progress=False)
+    assert [r[0] for r in handler.requests] == ["/b/act-bench-resnet.json"]
+    assert any(n.startswith(f"official file from {url_b}, ") for n in ActBench(path).provenance.notes)
+
+
+def test_a_source_that_differs_from_the_cached_tables_is_never_ignored(server, tmp_path):
+    from actbench.errors import SourceMismatchError
+
+    handler, base = server
+    url_a, url_b = f"{base}/a/act-bench-resnet.json", f"{base}/b/act-bench-resnet.json"
+    path = ensure_official("resnet", source=url_a, cache=_cache(tmp_path), accept_license=True, progress=False)
+    assert ActBench("resnet", source=url_a, cache_dir=_cache(tmp_path)).path == path  # the same source: cached
+    with pytest.raises(SourceMismatchError, match=r"converted from .*/a/act-bench-resnet.json.*--force"):
+        ActBench("resnet", source=url_b, cache_dir=_cache(tmp_path))
+    handler.requests.clear()
+    ensure_official("resnet", source=url_b, cache=_cache(tmp_path), force=True, progress=False)
+    assert [r[0] for r in handler.requests] == ["/b/act-bench-resnet.json"]
+    assert any(f"from {url_b}" in n for n in ActBench(path).provenance.notes)
+
+
+def test_credentials_in_a_mirror_url_are_refused_and_never_shown(server, tmp_path):
+    handler, base = server
+    url = base.replace("http://", "http://user:s3cret@") + "/act-bench-resnet.json"
+    with pytest.raises(DownloadError, match="carries credentials") as info:
+        ensure_official("resnet", source=url, cache=_cache(tmp_path), accept_license=True, progress=False)
+    assert "s3cret" not in str(info.value) and "user:***@" in str(info.value) and not handler.requests
+
+
+@pytest.mark.parametrize("mode, fragment", [("drip_headers", "sent no complete response within 1.5 s"),
+                                            ("drip_chunked", "is too slow")])
+def test_a_dripping_server_is_stopped_headers_and_chunk_lines_included(server, tmp_path, monkeypatch, mode, fragment):
+    import time
+
+    import actbench.sources.download as dl
+
+    handler, base = server
+    handler.mode = mode
+    monkeypatch.setattr(dl, "RATE_WINDOW_S", 1.0)
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match=fragment):
+        ensure_official("resnet", source=f"{base}/act-bench-resnet.json", cache=_cache(tmp_path), accept_license=True,
+                        progress=False, timeout=1.5)
+    assert time.monotonic() - t0 < 6  # the server would have dripped for 8 s (and a real one forever)
+    assert _nothing_trusted(tmp_path)
+
+
+def test_a_body_larger_than_allowed_is_stopped(server, tmp_path, monkeypatch):
+    handler, base = server
+    monkeypatch.setenv("ACTBENCH_MAX_DOWNLOAD", "1000")
+    with pytest.raises(DownloadError, match="declares .* more than the 1,000"):
+        ensure_official("resnet", source=f"{base}/act-bench-resnet.json", cache=_cache(tmp_path), accept_license=True,
+                        progress=False)
+    assert not list((_cache(tmp_path) / "official" / "downloads").glob("*.part"))
+
+
+def test_a_killed_conversions_files_are_removed_by_the_next_run(server, tmp_path):
+    """What a conversion killed at any moment leaves (its unchecked table, and that table's own temporary
+    file: chained names) is removed by the next run; files of live processes are kept."""
+    import os
+    import subprocess
+    import sys
+
+    handler, base = server
+    root = _cache(tmp_path) / "official"
+    root.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    from actbench.base.files import tmp_path as tmp_name
+
+    host = tmp_name(root / "x").name.rsplit("-", 1)[0].split(".tmp-", 1)[1]
+    left = [root / f".act-bench-resnet.h5.unchecked-{host}-{dead}",
+            root / f".act-bench-resnet.h5.unchecked-{host}-{dead}.tmp-{host}-{dead}"]
+    live = root / f".act-bench-resnet.h5.unchecked-{host}-{os.getppid()}"
+    for p in (*left, live):
+        p.write_bytes(b"partial")
+    ensure_official("resnet", source=f"{base}/act-bench-resnet.json", cache=_cache(tmp_path), accept_license=True,
+                    progress=False)
+    assert not any(p.exists() for p in left) and live.exists()

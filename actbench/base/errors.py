@@ -26,6 +26,7 @@ __all__ = [
     "OfficialDataError",
     "ParseError",
     "SearchExhausted",
+    "SourceMismatchError",
     "TableFormatError",
     "TableNotAvailableError",
     "UnknownBenchmarkError",
@@ -148,6 +149,11 @@ class ChecksumError(ActBenchError, OSError):
 class ConversionError(ActBenchError, ValueError):
     """The input is not in the official Act-Bench JSON shape; the message says where and why.
     The output file is not written (nothing half-done is left under its name)."""
+
+
+class SourceMismatchError(ActBenchError, ValueError):
+    """A ``source=`` given for a benchmark whose cached table was converted from another source; the message
+    says how to replace the cached table (or to keep it)."""
 
 
 class LicenseNotAcceptedError(ActBenchError, PermissionError):

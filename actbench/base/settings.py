@@ -15,6 +15,7 @@ variable                 meaning
 ``ACTBENCH_OFFICIAL_PINS`` the pinned checksums of the official files (default: the package's)
 ``ACTBENCH_ACCEPT_LICENSE`` ``1``: accept the official release's licence
 ``ACTBENCH_MIN_RATE``    the slowest transfer a download accepts, bytes/s (default 10,000; 0: no check)
+``ACTBENCH_MAX_DOWNLOAD`` the largest official file a download accepts, bytes (default 2 GiB)
 ======================== ==================================================================
 """
 
@@ -23,11 +24,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["MIN_RATE_BPS", "accept_license_env", "cache_dir", "hub_endpoint", "is_offline", "manifest_path",
+__all__ = ["MAX_DOWNLOAD_BYTES", "MIN_RATE_BPS", "accept_license_env", "max_download", "cache_dir", "hub_endpoint", "is_offline", "manifest_path",
            "min_rate", "official_base_url", "pins_path"]
 
 #: Default minimum transfer rate of a download in bytes per second (``ACTBENCH_MIN_RATE``; 0 disables).
 MIN_RATE_BPS = 10_000.0
+#: Default largest official file a download accepts (``ACTBENCH_MAX_DOWNLOAD``): the release's files are about
+#: 127 MB each; a body past this is stopped and deleted.
+MAX_DOWNLOAD_BYTES = 2 << 30
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -95,3 +99,16 @@ def min_rate(override: float | None = None) -> float:
             raise ValueError(f"ACTBENCH_MIN_RATE={env!r} is not a number of bytes per second (0 disables the "
                              f"check)") from e
     return MIN_RATE_BPS
+
+
+def max_download(override: int | None = None) -> int:
+    """``override``, else ``$ACTBENCH_MAX_DOWNLOAD``, else :data:`MAX_DOWNLOAD_BYTES` (bytes)."""
+    if override is not None:
+        return int(override)
+    env = os.environ.get("ACTBENCH_MAX_DOWNLOAD")
+    if env:
+        try:
+            return int(env)
+        except ValueError as e:
+            raise ValueError(f"ACTBENCH_MAX_DOWNLOAD={env!r} is not a number of bytes") from e
+    return MAX_DOWNLOAD_BYTES

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["Suggester", "clip", "did_you_mean", "listing", "plural", "printable"]
+__all__ = ["Suggester", "clip", "did_you_mean", "listing", "mask_url", "plural", "printable"]
 
 
 def did_you_mean(word: str, choices: Iterable[str] | Suggester, *, n: int = 3) -> str:
@@ -111,3 +111,17 @@ def printable(text: str, *, lines: bool = False) -> str:
     argument can neither move the cursor, colour the terminal nor spoof a line of output; ``lines`` keeps
     newlines and tabs (a message of several lines whose parts are escaped already)."""
     return str(text).translate(_CONTROL_KEEP_LINES if lines else _CONTROL)
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked: the password (``postgresql://user:***@host/db``),
+    or a user name given alone, which is often a token (``https://***@host/``). Messages, logs and provenance
+    never show credentials."""
+    import re
+
+    def hide(m: re.Match) -> str:
+        user, password = m["user"], m["password"]
+        return f"{m['scheme']}{user}:***@" if password is not None else f"{m['scheme']}***@"
+
+    return re.sub(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*)(?::(?P<password>[^/\s@]*))?@", hide,
+                  str(text))

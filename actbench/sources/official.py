@@ -37,11 +37,11 @@ from pathlib import Path
 
 from actbench._version import __version__
 from actbench.base.errors import (ChecksumError, DownloadError, LicenseNotAcceptedError,  # noqa: F401 (re-exported)
-                                  OfficialDataError, TableNotAvailableError)
+                                  OfficialDataError, SourceMismatchError, TableNotAvailableError)
 from actbench.base.files import remove_stale_tmp, sha256_file, tmp_path, write_atomic
-from actbench.base.settings import cache_dir, is_offline
-from actbench.base.text import plural
-from actbench.sources.download import LOCK_TIMEOUT_S, download, locked
+from actbench.base.settings import cache_dir, is_offline, max_download
+from actbench.base.text import mask_url, plural
+from actbench.sources.download import LOCK_TIMEOUT_S, download, forget, locked
 from actbench.sources.licence import (accept_license, license_accepted, official_benchmarks,  # noqa: F401
                                       require_license)
 from actbench.sources.licence import official_spec as _spec
@@ -104,13 +104,13 @@ def ensure_official(
     root = _root(cache)
     final = official_table_path(spec, cache)
     if final.exists() and not force:
-        return final
+        return _same_source(final, bench, spec, source)
     # one fetch per benchmark and cache at a time: the array jobs of a cluster that all open the same
     # benchmark in a shared cache wait for the first one instead of converting it together
     # (the lock file's name is the one earlier releases used, so that they and this one wait for each other)
     with locked(final, timeout=lock_timeout, what=repr(bench), lock_file=root / f".{final.stem}.lock"):
         if final.exists() and not force:  # the process we waited for has made it
-            return final
+            return _same_source(final, bench, spec, source)
         return _fetch_and_convert(bench, spec, root, final, source=source, offline=offline,
                                   accept_license=accept_license, keep_json=keep_json, force=force,
                                   progress=progress, timeout=timeout, cache=cache)
@@ -131,10 +131,10 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
     if remote:
         local = root / "downloads" / spec.json_name
         if force:
-            local.unlink(missing_ok=True)
-        if not local.exists():
-            download(src_text, local, progress=progress, timeout=timeout, held=True,  # ensure_official holds it
-                     hint="Or give a local copy: ActBench(..., source='/path/to/file.json')")
+            forget(local)
+        # a leftover of another source (a killed earlier call) is fetched again, never converted for this one
+        download(src_text, local, progress=progress, timeout=timeout, held=True,  # ensure_official holds the lock
+                 max_bytes=max_download(), hint="Or give a local copy: ActBench(..., source='/path/to/file.json')")
         ours = True
     else:
         local = Path(src_text[len("file://"):] if src_text.startswith("file://") else src_text).expanduser()
@@ -147,7 +147,7 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
         digest = sha256_file(local)
         if digest != pin["sha256"] or size != pin.get("size", size):
             if ours:
-                local.unlink()
+                forget(local)
             raise ChecksumError(
                 f"{local.name} has sha256 {digest} ({size:,} bytes); this actbench pinned {pin['sha256']} "
                 f"({pin.get('size', '?'):,} bytes) for the official {spec.json_name}. "
@@ -159,7 +159,7 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(final)  # what a killed conversion left (its unchecked table, and that one's own temp file)
     unchecked = tmp_path(final, "unchecked", hidden=True)
-    where = src_text if remote else f"local file {local}"
+    where = _where(src_text, local, remote)
     t0 = time.perf_counter()
     try:
         report = convert_official_json(
@@ -169,16 +169,47 @@ def _fetch_and_convert(bench, spec, root: Path, final: Path, *, source, offline,
         os.replace(unchecked, final)
     except Exception:
         if ours:  # a download that does not convert is not kept: the next call fetches it again
-            local.unlink(missing_ok=True)
+            forget(local)
         raise
     finally:
         unchecked.unlink(missing_ok=True)
     if ours and not keep_json:
-        local.unlink(missing_ok=True)
+        forget(local)
     if progress:
         print(f"converted {spec.json_name} into {final} in {time.perf_counter() - t0:.0f} s "
               f"({plural(report['rows'], 'row')})", file=sys.stderr)
     return final
+
+
+def _where(src_text: str, local: Path, remote: bool) -> str:
+    """How the provenance names a source: its URL (credentials masked), or ``local file PATH``."""
+    return mask_url(src_text) if remote else f"local file {local}"
+
+
+def _same_source(final: Path, bench: str, spec, source) -> Path:
+    """``final``, unless ``source`` was given and the cached table was converted from another source: a source
+    given explicitly is never silently ignored."""
+    if source is None:
+        return final
+    src_text = os.fspath(source)
+    remote = "://" in src_text and not src_text.startswith("file://")
+    local = Path(src_text[len("file://"):] if src_text.startswith("file://") else src_text).expanduser()
+    want = _where(src_text, local if remote else local.resolve(), remote)
+    from actbench.table.reader import read_table
+
+    table = read_table(final)
+    try:
+        notes = table.provenance.notes
+    finally:
+        table.close()
+    made = [n[len("official file from "):].rsplit(", ", 1)[0] for n in notes if n.startswith("official file from ")]
+    if made and made[0] in (want, f"local file {local}"):
+        return final
+    raise SourceMismatchError(
+        f"the cached {bench!r} table ({final}) was converted from {made[0] if made else 'an unrecorded source'}, not "
+        f"from {mask_url(src_text)}. To replace it with a conversion of this source: `actbench download {bench} "
+        f"--source {mask_url(src_text)} --force` (or ensure_official({bench!r}, source=..., force=True)); to keep "
+        f"it, leave source= out")
 
 
 def _check_complete(path: Path, bench: str, report: dict) -> None:

@@ -287,3 +287,19 @@ def test_a_long_record_is_read_in_linear_time(tmp_path, monkeypatch):
     src = write_official_json(tmp_path / "act-bench-cnn.json", recs)
     convert_official_json(src, tmp_path / "x.h5", bench="cnn", source="test-fixture")
     assert src.stat().st_size > 12 << 20 and len(calls) < 60  # a read per 4 KiB would be over 3,000
+
+
+def test_a_name_claimed_by_two_records_is_refused_naming_both(tmp_path):
+    """A record listing another record's own name as its equivalent (placed first or last), or two records
+    listing one equivalent, is a damaged file: refused, never a row answering another's name."""
+    recs = official_records(4, 4, seed=2, nan_every=0)
+    a, b = sorted(recs)[:2]
+    hijack = {a: {**recs[a], "Equivalent Activation Functions": [b]}, b: recs[b]}
+    msg = _bad(tmp_path, json.dumps(hijack))
+    assert "claimed by two rows" in msg and repr(a) in msg and repr(b) in msg
+    late = {b: recs[b], a: {**recs[a], "Equivalent Activation Functions": [b]}}
+    assert "claimed by two rows" in _bad(tmp_path, json.dumps(late))
+    both = {a: {**recs[a], "Equivalent Activation Functions": ["tanh(x)"]},
+            b: {**recs[b], "Equivalent Activation Functions": ["tanh(x)"]}}
+    msg = _bad(tmp_path, json.dumps(both))
+    assert "'tanh(x)' is claimed by two rows" in msg and repr(a) in msg and repr(b) in msg

@@ -248,7 +248,8 @@ def convert_official_json(
                f"metrics are the {spec.info.aggregation} as released", *notes),
     )
     # the release's features were computed by the reference implementation: its K-FAC convention
-    writer = TableWriter(out, info=spec.info, provenance=prov, fim_layers=None, fim_convention="reference")
+    writer = TableWriter(out, info=spec.info, provenance=prov, fim_layers=None, fim_convention="reference",
+                         strict_aliases=True)  # a name claimed by two records is a damaged file, never a choice
     try:
         with src.open("rb") as fh, writer:
             stream = JsonObjectStream(fh, progress=bar)

@@ -47,6 +47,9 @@ class TableWriter:
         fim_convention: the K-FAC normalisation of the FIM features (:data:`FIM_CONVENTIONS`), if known.
         epochs: the number of epochs of the learning curves that rows carry (needs ``seeds``); None: no
             curves (the table is written as format version 1).
+        strict_aliases: refuse (``TableFormatError``, naming both rows) a name listed under two rows, where
+            the default keeps a row's own name for that row (else the first listing) and notes the conflict
+            in the provenance.
 
     Raises:
         ValueError: an unknown ``fim_convention``, or ``epochs`` without ``seeds`` or below 1.
@@ -62,6 +65,7 @@ class TableWriter:
         fim_layers: Sequence[FimLayer] | None = None,
         fim_convention: str | None = None,
         epochs: int | None = None,
+        strict_aliases: bool = False,
     ) -> None:
         if epochs is not None and (seeds is None or int(epochs) < 1):
             raise ValueError(f"learning curves need seeds= and epochs >= 1, got seeds={seeds!r}, epochs={epochs!r}")
@@ -80,6 +84,7 @@ class TableWriter:
         self._names: dict[str, int] = {}
         self._aliases: dict[str, int] = {}
         self._conflicts: list[str] = []
+        self.strict_aliases = strict_aliases
         self._n = 0
         # a layout of layers too small for a histogram (under 200 weights each) means no FIM feature
         self._n_fim: int | None = (sum(l.n_bins for l in self.fim_layers) or None) if self.fim_layers else None
@@ -184,6 +189,8 @@ class TableWriter:
             raise TableFormatError("per-seed values given, but the writer was created without seeds=")
         curve_block = None if curves is None else self._curve_block(key, curves)
         aliases = [key, *(str(parse(e)) for e in equivalents)]
+        if self.strict_aliases:
+            self._refuse_conflicts(key, aliases)
         # every check passed: only now does the row exist (a refused row leaves the writer as it was)
         if fim_arr is not None and self._n_fim is None:
             self._flush()
@@ -206,6 +213,14 @@ class TableWriter:
         if len(self._rows) >= _BATCH:
             self._flush()
         return row
+
+    def _refuse_conflicts(self, key: str, aliases: list[str]) -> None:
+        rows = list(self._names)  # insertion order is row order
+        for alias in aliases:
+            prev = self._aliases.get(alias)
+            if prev is not None:
+                what = "the row's own name" if alias in self._names else "listed as an equivalent"
+                raise TableFormatError(f"{alias!r} is claimed by two rows: {rows[prev]!r} ({what}) and {key!r}")
 
     def _curve_block(self, key: str, curves: Mapping[str, Sequence[Sequence[float] | None]]) -> np.ndarray:
         """(len(CURVE_METRICS), n_seeds, epochs) float64, NaN where a run has no value."""

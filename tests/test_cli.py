@@ -79,3 +79,30 @@ def test_outputs_are_written_whole_or_not_at_all(tmp_path, capsys):
     assert main([*args, "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.png"]
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_outputs_never_replace_what_they_must_not(tmp_path, capsys):
+    """-o refuses a folder, a named pipe (as it would a device) and the command's own input, and leaves
+    nothing behind."""
+    import json
+    import os
+    import stat
+
+    from fixtures import official_records, write_official_json
+
+    src = write_official_json(tmp_path / "in.json", official_records(3, 4, seed=1))
+    before = src.read_bytes()
+    assert main(["convert", str(src), "--bench", "cnn", "-o", str(src), "--no-progress"]) == 2
+    assert "is the input of this command" in capsys.readouterr().err and src.read_bytes() == before
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["convert", str(src), "--bench", "cnn", "-o", str(fifo), "--no-progress"]) == 2
+    assert main(["space", "act-bench", "-o", str(fifo)]) == 2
+    assert "not a regular file" in capsys.readouterr().err and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["convert", str(src), "--bench", "cnn", "-o", str(folder), "--no-progress"]) == 2
+    assert main(["space", "act-bench", "-o", str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "out", "pipe"] and not list(folder.iterdir())
+    assert json.loads(before)  # the input is still the file it was

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TMP_TAGS", "atomic_write", "remove_stale_tmp", "sha256_file", "tmp_path", "write_atomic"]
+__all__ = ["TMP_TAGS", "atomic_write", "check_target", "remove_stale_tmp", "sha256_file", "tmp_path", "write_atomic"]
 
 #: The tags of temporary names (see the module docstring).
 TMP_TAGS: tuple[str, ...] = ("tmp", "unchecked")
@@ -90,11 +90,33 @@ def remove_stale_tmp(path: str | os.PathLike, tag: str | None = None) -> list[Pa
     return removed
 
 
+def check_target(path: str | os.PathLike, *, inputs=()) -> Path:
+    """``path`` as a place to write a file: refused when something other than a regular file is there (a
+    folder, a device, a pipe, a socket: a write would replace it) or when it is one of ``inputs`` (a
+    command must not replace what it reads).
+
+    Raises:
+        IsADirectoryError: a folder is there. ValueError: another non-regular file, or an input.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; give the path of a file to write")
+        if not path.is_file():
+            raise ValueError(f"{path} is not a regular file (a device, a pipe or a socket); actbench writes only "
+                             "regular files and will not replace it")
+        for src in inputs:
+            if Path(src).exists() and os.path.samefile(path, src):
+                raise ValueError(f"{path} is the input of this command; write the output to another file")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, *, tag: str = "tmp", hidden: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed over ``path``, on any error (the rename's
     too) it is deleted, so nothing of the attempt stays. Leftovers of killed writers of ``path`` are removed
-    first. The folder of ``path`` must exist (a missing one is an error, not created).
+    first. The folder of ``path`` must exist (a missing one is an error, not created), and ``path`` must not be
+    anything but a regular file (:func:`check_target`).
 
     >>> import pathlib, tempfile
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
@@ -103,7 +125,7 @@ def atomic_write(path: str | os.PathLike, *, tag: str = "tmp", hidden: bool = Fa
     >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
     ('whole', ['out.txt'])
     """
-    path = Path(path)
+    path = check_target(path)
     remove_stale_tmp(path)
     tmp = tmp_path(path, tag, hidden=hidden)
     try:

@@ -217,6 +217,7 @@ def convert_official_json(
 
     Raises:
         FileNotFoundError: ``src`` does not exist.
+        IsADirectoryError, ValueError: ``out`` is a folder or another non-regular file, or is ``src`` itself.
         ConversionError: the file is not in the official shape (with the record and reason).
         actbench.UnknownBenchmarkError: ``bench`` is not registered.
     """
@@ -231,6 +232,9 @@ def convert_official_json(
                                     f"{did_you_mean(bench, official)}; those are: {', '.join(official)}")
     src, out = Path(src), Path(out)
     total = src.stat().st_size
+    from actbench.base.files import check_target
+
+    check_target(out, inputs=(src,))  # never a device, a folder, or the input itself
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from actbench.base.errors import TableFormatError
-from actbench.base.files import remove_stale_tmp, tmp_path
+from actbench.base.files import check_target, remove_stale_tmp, tmp_path
 from actbench.lang.points import N_POINTS
 from actbench.table._h5 import _append, _create, _fixed_strings, _put, _set_root_attrs
 from actbench.table.schema import _LIBVER, CURVE_METRICS, DIVERGED, FIM_CONVENTIONS, METRICS, MISSING, OK, FimLayer
@@ -90,6 +90,7 @@ class TableWriter:
         self._n_fim: int | None = (sum(l.n_bins for l in self.fim_layers) or None) if self.fim_layers else None
 
     def __enter__(self) -> TableWriter:
+        check_target(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(self.path)
         self._file = h5py.File(self._tmp, "w", libver=_LIBVER)

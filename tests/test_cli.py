@@ -106,3 +106,14 @@ def test_outputs_never_replace_what_they_must_not(tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "out", "pipe"] and not list(folder.iterdir())
     assert json.loads(before)  # the input is still the file it was
+
+
+def test_control_characters_never_reach_the_terminal(capsys):
+    """A newline or an escape sequence in an argument is shown escaped: it can neither start a line that
+    looks like actbench's nor colour or clear the terminal."""
+    assert main(["query", "relu(x)\nactbench: all good"]) == 2
+    err = capsys.readouterr().err
+    assert not any(line.startswith("actbench: all good") for line in err.splitlines()) and "\\x0a" in err
+    assert main(["query", "relu(x)\x1b[2J"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b" in err

@@ -348,3 +348,16 @@ def test_a_held_hub_lock_times_out_with_a_clear_error(hub, tmp_path):
     with FileLock(dest.with_name(f".{dest.name}.lock")):  # another process is fetching it
         with pytest.raises(DownloadError, match="another process has been fetching the 'cnn' table"):
             ensure_table("cnn", progress=False, lock_timeout=0.2)
+
+
+def test_an_invalid_manifest_is_a_clear_error(hub, tmp_path, monkeypatch):
+    from actbench.errors import ManifestError
+
+    bad = tmp_path / "bad-manifest.json"
+    doc = json.loads((tmp_path / "manifest.json").read_text())
+    doc["files"]["cnn"]["mirror"] = "https://elsewhere.example/x.h5"
+    bad.write_text(json.dumps(doc))
+    monkeypatch.setenv("ACTBENCH_MANIFEST", str(bad))
+    with pytest.raises(ManifestError, match=r"is not valid: Extra inputs are not permitted at files\.cnn\.mirror"):
+        load_manifest()
+    assert main(["download", "cnn"]) == 2

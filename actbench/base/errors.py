@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from actbench.base.text import Suggester, did_you_mean, plural  # noqa: F401  (re-exported: earlier paths)
+from actbench.base.text import Suggester, did_you_mean, plural, printable  # noqa: F401  (re-exported: earlier paths)
 
 __all__ = [
     "ActBenchError",
@@ -26,6 +26,7 @@ __all__ = [
     "OfficialDataError",
     "ParseError",
     "SearchExhausted",
+    "ManifestError",
     "SourceMismatchError",
     "TableFormatError",
     "TableNotAvailableError",
@@ -90,14 +91,13 @@ class MissingExtraError(ActBenchError, ImportError):
 
 
 def _with_caret(reason: str, text: str, position: int) -> str:
-    shown = text if len(text) <= 200 else None
-    if shown is None:
-        # Show a window around the position so huge inputs stay readable.
-        start = max(0, position - 80)
-        shown = ("..." if start else "") + text[start : position + 80] + "..."
-        caret_at = position - start + (3 if start else 0)
-    else:
-        caret_at = position
+    """The reason, the text (control characters escaped, so that it cannot move the cursor or spoof a line) and
+    a caret under the position; a window of long texts."""
+    start = 0 if len(text) <= 200 else max(0, position - 80)
+    window = text if len(text) <= 200 else text[start: position + 80]
+    lead = "..." if start else ""
+    shown = lead + printable(window) + ("..." if len(text) > 200 else "")
+    caret_at = len(lead) + len(printable(window[: position - start]))
     return f"{reason}\n  {shown}\n  {' ' * caret_at}^ (position {position})"
 
 
@@ -140,6 +140,10 @@ class CorruptTableError(ActBenchError, OSError):
 
 class TableNotAvailableError(ActBenchError, FileNotFoundError):
     """A benchmark table that is neither cached nor downloadable right now."""
+
+
+class ManifestError(ActBenchError, ValueError):
+    """A Hub manifest (the package's, or ``ACTBENCH_MANIFEST``) that is not valid; the message says where."""
 
 
 class ChecksumError(ActBenchError, OSError):

@@ -52,14 +52,21 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return args.func(args)
     except ActBenchError as e:
-        print(f"actbench: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
     except BrokenPipeError:
         raise
     except (OSError, KeyError, ValueError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"actbench: error: {msg}", file=sys.stderr)
+        _error(e.args[0] if isinstance(e, KeyError) and e.args else e)
         return 2
+
+
+def _error(message: object) -> None:
+    """An error for the terminal: control characters escaped (a name or an argument can neither colour the
+    terminal nor start a line that looks like ours), credentials in URLs masked."""
+    from actbench.base.text import mask_url, printable
+
+    print(f"actbench: error: {printable(mask_url(str(message)), lines=True)}", file=sys.stderr)
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from dataclasses import FrozenInstanceError
 from typing import Annotated, Any, Literal
 
 from actbench._version import __version__
+from actbench.base.text import printable
 from actbench.table.schema import METRICS
 
 __all__ = ["RECORD_FIELDS", "Record", "record_model"]
@@ -108,11 +109,12 @@ class Record:
         return hash(self._values())
 
     def __str__(self) -> str:
-        """One field a line, as ``actbench query`` prints it (``repr`` stays unambiguous)."""
+        """One field a line, as ``actbench query`` prints it, control characters escaped (``repr`` stays
+        unambiguous)."""
         lines = []
         for k in RECORD_FIELDS:
             v = getattr(self, k)
-            lines.append(f"{k:<18} {' '.join(v) if k == 'equivalents' else v}")
+            lines.append(f"{k:<18} {printable(' '.join(v) if k == 'equivalents' else v)}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -26,7 +26,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from actbench.base import settings
-from actbench.base.errors import ChecksumError, DownloadError, TableNotAvailableError, UnsafeNameError
+from actbench.base.errors import ChecksumError, DownloadError, ManifestError, TableNotAvailableError, UnsafeNameError
+from actbench.base.text import clip, plural
 from actbench.base.files import sha256_file, write_atomic
 from actbench.base.settings import cache_dir, is_offline  # noqa: F401  (re-exported: earlier paths)
 from actbench.sources.download import LOCK_TIMEOUT_S, locked
@@ -75,7 +76,16 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
         text = path.read_text(encoding="utf-8")
     else:
         text = resources.files("actbench").joinpath("data/manifest.json").read_text(encoding="utf-8")
-    return Manifest.model_validate_json(text)
+    from pydantic import ValidationError
+
+    try:
+        return Manifest.model_validate_json(text)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "the top level"
+        raise ManifestError(f"the manifest {path or 'shipped with actbench'} is not valid: {first['msg']} at "
+                            f"{clip(where)} ({plural(e.error_count(), 'problem')}); reinstall actbench, or fix the "
+                            "file that ACTBENCH_MANIFEST names") from None
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")

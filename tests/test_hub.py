@@ -361,3 +361,11 @@ def test_an_invalid_manifest_is_a_clear_error(hub, tmp_path, monkeypatch):
     with pytest.raises(ManifestError, match=r"is not valid: Extra inputs are not permitted at files\.cnn\.mirror"):
         load_manifest()
     assert main(["download", "cnn"]) == 2
+
+
+def test_a_body_larger_than_the_manifest_says_is_stopped(hub, tmp_path, table_bytes):
+    _Hub.files[("main", "act-bench-cnn.h5")] = table_bytes + b"\0" * 100_000
+    with pytest.raises(DownloadError, match="more than the .* its source allows"):
+        ensure_table("cnn", progress=False)
+    dest = tmp_path / "cache" / "cnn" / "main" / "act-bench-cnn.h5"
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()

@@ -424,3 +424,82 @@ def test_damaged_or_mismatched_study_files(tmp_path):
     (st.path / "study.json").write_text("{not json")
     with pytest.raises(ValueError, match="is damaged"):
         read_config(st.path)
+
+
+# --- hostile and damaged study folders --------------------------------------------------------------------
+
+
+def _set_storage(st: Study, url: str) -> None:
+    import json as _json
+
+    cfg = _json.loads((st.path / "study.json").read_text())
+    cfg["storage"] = url
+    (st.path / "study.json").write_text(_json.dumps(cfg))
+
+
+def test_readers_create_and_migrate_nothing_and_mask_credentials(tmp_path, capsys):
+    import sqlite3
+
+    st = _study(tmp_path, budget=3)
+    other = tmp_path / "unrelated.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    before = other.read_bytes()
+    _set_storage(st, f"sqlite:///{other}")
+    assert cli_main(["best", str(st.path)]) == 2
+    assert "cannot read the study's storage" in capsys.readouterr().err
+    assert other.read_bytes() == before  # no Optuna table was added to someone else's database
+    for url in (f"sqlite:///{tmp_path / 'missing.db'}", f"journal:///{tmp_path / 'missing.log'}"):
+        _set_storage(st, url)
+        assert cli_main(["best", str(st.path)]) == 2 and "does not exist; readers create nothing" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists() and not (tmp_path / "missing.log").exists()
+    _set_storage(st, "postgresql+psycopg2://postgres:PASSWORD@127.0.0.1:1/db")  # nothing listens on port 1
+    assert cli_main(["best", str(st.path)]) == 2
+    err = capsys.readouterr().err
+    assert "PASSWORD" not in err and "postgres:***@127.0.0.1:1/db" in err
+    from actbench.errors import StudyStorageError
+
+    with pytest.raises(StudyStorageError) as info:
+        ActBench(st.path)
+    assert "PASSWORD" not in str(info.value)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_study_database_is_a_clear_error(tmp_path, capsys, damage):
+    st = _study(tmp_path, budget=3)
+    ost = st.optuna_study()
+    trial, row = _ask(st, ost)
+    _record(ost, trial, st.candidates[row], 0.9)
+    db = st.path / "study.db"
+    data = bytearray(db.read_bytes())
+    if damage == "garbage":
+        data[100:] = bytes(len(data) - 100)  # everything past the header zeroed
+    else:
+        data = data[: len(data) // 3]
+    db.write_bytes(bytes(data))
+    (st.path / "study.h5").unlink(missing_ok=True)
+    assert cli_main(["best", str(st.path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the study's storage" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda doc, fim: ("a string", fim), "its 'result' is 'a string', not a result document"),
+    (lambda doc, fim: ({**doc, "runs": [{**doc["runs"][0], "val_acc": "0.99"}]}, fim), "val_acc of a run is '0.99'"),
+    (lambda doc, fim: ({**doc, "runs": [{**doc["runs"][0], "val_acc": 57.0}]}, fim), "outside its domain"),
+    (lambda doc, fim: (doc, None), "its 'fim' is missing"),
+])
+def test_a_bad_trial_is_named_by_every_reader(tmp_path, capsys, change, fragment):
+    st = _study(tmp_path, budget=3)
+    ost = st.optuna_study()
+    good, row = _ask(st, ost)
+    _record(ost, good, st.candidates[row], 0.9)
+    bad, row = _ask(st, ost)
+    doc, fim = change(*_fake(st.candidates[row], 0.8))
+    bad.set_user_attr("result", doc)
+    if fim is not None:
+        bad.set_user_attr("fim", fim)
+    ost.tell(bad, 0.8)
+    assert cli_main(["best", str(st.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"trial {bad.number} of the study does not hold a valid result" in err and fragment in err

@@ -28,6 +28,8 @@ __all__ = [
     "SearchExhausted",
     "ManifestError",
     "SourceMismatchError",
+    "StudyRecordError",
+    "StudyStorageError",
     "TableFormatError",
     "TableNotAvailableError",
     "UnknownBenchmarkError",
@@ -167,6 +169,15 @@ class LicenseNotAcceptedError(ActBenchError, PermissionError):
 class OfficialDataError(ActBenchError, ValueError):
     """A downloaded official file that converts but is not a complete Act-Bench table (e.g. names of the
     schema that no row answers); nothing was cached."""
+
+
+class StudyStorageError(ActBenchError, OSError):
+    """A search study's storage that cannot be read: missing, damaged, unreachable, without its driver, or
+    without the study; the message says which (credentials masked) and what to check."""
+
+
+class StudyRecordError(ActBenchError, ValueError):
+    """A recorded trial of a search study that does not hold a valid result; the message names the trial."""
 
 
 # --- search ----------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from actbench.base.errors import MissingExtraError
+from actbench.base.errors import ActBenchError, MissingExtraError, StudyRecordError, StudyStorageError
+from actbench.base.text import clip, mask_url, printable
 
 __all__ = ["STUDY_FILE", "TABLE_FILE", "is_study", "open_storage", "read_config", "recorded", "storage_url",
            "study_table"]
@@ -80,21 +81,55 @@ def storage_url(folder: str | os.PathLike, cfg: dict[str, Any] | None = None) ->
 
 
 def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | None = None,
-                 max_retry: int | None = None):
+                 max_retry: int | None = None, read_only: bool = False):
     """An Optuna storage for ``url``: ``sqlite:///...``, ``postgresql://...``, ``mysql://...`` (any SQLAlchemy
     URL, through Optuna's RDBStorage), or ``journal:///path/to/file.log`` (Optuna's journal file).
 
     With ``heartbeat_s`` (RDB storages), running trials record heartbeats; a trial whose heartbeat is older
     than ``grace_s`` (default twice the interval) is failed by the next worker and re-queued, up to
-    ``max_retry`` times.
+    ``max_retry`` times. ``read_only`` (readers: ``actbench best``, ``ActBench(folder)``): nothing is created
+    or migrated: a missing SQLite or journal file, and a database without Optuna's tables, are errors.
+
+    Raises:
+        StudyStorageError: the storage cannot be opened (missing, damaged, unreachable, no driver); the
+            message masks the URL's credentials.
     """
     optuna = _optuna()
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
         path = url[len("journal:"):].removeprefix("//")
+        if read_only and not Path(path).is_file():
+            raise StudyStorageError(f"the study's journal {path} does not exist; readers create nothing "
+                                    "(is study.json's 'storage' right?)")
         return optuna.storages.JournalStorage(JournalFileBackend(path))
+    if read_only and url.startswith("sqlite"):
+        path = url.split("///", 1)[-1] if "///" in url else ""
+        if not path or not Path(path).is_file():
+            raise StudyStorageError(f"the study's database {mask_url(url)} does not exist; readers create nothing "
+                                    "(is study.json's 'storage' right?)")
+    try:
+        return _rdb(optuna, url, heartbeat_s=heartbeat_s, grace_s=grace_s, max_retry=max_retry, read_only=read_only)
+    except StudyStorageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy, a driver, Optuna: each says it its own way
+        raise StudyStorageError(_storage_message(url, e)) from e
+
+
+def _storage_message(url: str, e: BaseException) -> str:
+    what = printable(clip(str(e).splitlines()[0] if str(e) else type(e).__name__, 200))
+    if isinstance(e, (ImportError, ModuleNotFoundError)) or "NoSuchModule" in type(e).__name__:
+        hint = "the database driver is not installed (PostgreSQL: pip install psycopg2-binary; MySQL: pip install PyMySQL)"
+    else:
+        hint = ("the database is damaged, is not an Optuna storage, or cannot be reached; check study.json's "
+                "'storage', the server, and the file")
+    return f"cannot read the study's storage {mask_url(url)}: {hint} ({type(e).__name__}: {mask_url(what)})"
+
+
+def _rdb(optuna, url: str, *, heartbeat_s, grace_s, max_retry, read_only: bool):
     kwargs: dict[str, Any] = {}
+    if read_only:
+        kwargs["skip_table_creation"] = True
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}  # wait for another worker's write
     with warnings.catch_warnings():
@@ -113,12 +148,15 @@ def load_study(folder: str | os.PathLike, cfg: dict[str, Any] | None = None, **s
     """The study's ``optuna.Study`` (no sampler: for reading)."""
     optuna = _optuna()
     cfg = read_config(folder) if cfg is None else cfg
-    storage = open_storage(storage_url(folder, cfg), **storage_kw)
+    url = storage_url(folder, cfg)
+    storage = open_storage(url, **storage_kw)
     try:
         return optuna.load_study(study_name=cfg["name"], storage=storage)
     except KeyError as e:
-        raise ValueError(f"the storage {storage_url(folder, cfg)} has no study {cfg['name']!r}; is this the "
+        raise ValueError(f"the storage {mask_url(url)} has no study {cfg['name']!r}; is this the "
                          "folder's storage (study.json 'storage')?") from e
+    except Exception as e:  # noqa: BLE001 - a damaged or unreachable database
+        raise StudyStorageError(_storage_message(url, e)) from e
 
 
 def recorded(trials) -> tuple[list, list]:
@@ -164,12 +202,25 @@ def study_table(folder: str | os.PathLike) -> Path:
 
     Raises:
         FileNotFoundError: the study has recorded nothing yet.
+        StudyStorageError: the storage cannot be read (missing, damaged, unreachable, no driver).
+        StudyRecordError: a recorded trial does not hold a valid result (the message names it).
     """
-    from optuna.trial import TrialState
-
     folder = Path(folder)
     cfg = read_config(folder)
-    study = load_study(folder, cfg)
+    study = load_study(folder, cfg, read_only=True)  # a reader creates and migrates nothing
+    try:
+        return _study_table(folder, cfg, study)
+    except (StudyRecordError, FileNotFoundError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a database damaged past its first pages fails only when read
+        if isinstance(e, ActBenchError):
+            raise
+        raise StudyStorageError(_storage_message(storage_url(folder, cfg), e)) from e
+
+
+def _study_table(folder: Path, cfg: dict[str, Any], study) -> Path:
+    from optuna.trial import TrialState
+
     path = folder / TABLE_FILE
     if path.exists():
         from actbench.table import CorruptTableError, TableFormatError, read_table
@@ -196,6 +247,10 @@ def write_study_table(folder: Path, cfg: dict[str, Any], done: list, failed: lis
     ``stamp`` records the storage's state it reflects."""
     from actbench.table.results import write_results_table
 
+    for t in done:
+        _check_result(t)
+    for t in failed:
+        _check_failure(t)
     docs = [t.user_attrs["result"] for t in done]
     fims = {t.user_attrs["result"]["name"]: t.user_attrs["fim"] for t in done}
     fails = [{"name": t.user_attrs["function"], "error": t.user_attrs["error"]} for t in failed]
@@ -206,3 +261,55 @@ def write_study_table(folder: Path, cfg: dict[str, Any], done: list, failed: lis
                     f"({cfg['recipe']['description']}), {cfg['surrogate']} on {cfg['feature_set']} features of "
                     f"{Path(cfg['features_table']).name}, budget {cfg['budget']}",
         command=f"python -m generation.study work {folder}", notes=(stamp,) if stamp else ())
+
+
+_RESULT_TEXT = ("name", "data", "created")
+_RUN_METRICS = ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss", "runtime_s")
+
+
+def _bad_trial(t, why: str) -> StudyRecordError:
+    return StudyRecordError(f"trial {t.number} of the study does not hold a valid result: {why}. Every reader needs "
+                            "each recorded trial; fix or delete that trial in the storage (optuna's API), or "
+                            "re-queue its function (python -m generation.study requeue)")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_result(t) -> None:
+    """A recorded trial as the workers write it: ``result`` (generation.worker's document, with every run's
+    values in their domains) and ``fim`` (a list of numbers)."""
+    doc, fim = t.user_attrs.get("result"), t.user_attrs.get("fim")
+    if not isinstance(doc, dict):
+        raise _bad_trial(t, f"its 'result' is {clip(repr(doc), 60)}, not a result document")
+    missing = [k for k in (*_RESULT_TEXT, "runs", "seconds", "env", "fim_layout") if k not in doc]
+    if missing:
+        raise _bad_trial(t, f"its result lacks {', '.join(missing)}")
+    if not all(isinstance(doc[k], str) for k in _RESULT_TEXT) or not _number(doc["seconds"]):
+        raise _bad_trial(t, "its result's name, data, created or seconds have the wrong type")
+    runs = doc["runs"]
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+        raise _bad_trial(t, "its result has no runs")
+    for r in runs:
+        for m in _RUN_METRICS:
+            v = r.get(m)
+            if v is None:
+                continue
+            if not _number(v):
+                raise _bad_trial(t, f"{m} of a run is {clip(repr(v), 40)}, not a number")
+            if v != v:
+                continue
+            ok = (0 <= v <= 1) if m.endswith("_acc") else (v >= 0 if m.endswith("_loss") else 0 < v < float("inf"))
+            if not ok:
+                raise _bad_trial(t, f"{m} of a run is {v!r}, outside its domain (accuracies are fractions 0-1, losses "
+                                    "not negative, runtimes positive seconds)")
+        if not isinstance(r.get("diverged"), bool):
+            raise _bad_trial(t, "a run lacks its diverged flag")
+    if not isinstance(fim, list) or not all(_number(v) or v is None for v in fim):
+        raise _bad_trial(t, "its 'fim' is missing or not a list of numbers")
+
+
+def _check_failure(t) -> None:
+    if not isinstance(t.user_attrs.get("function"), str) or not isinstance(t.user_attrs.get("error"), str):
+        raise _bad_trial(t, "a failed trial lacks its function or error text")

@@ -117,3 +117,20 @@ def test_control_characters_never_reach_the_terminal(capsys):
     assert main(["query", "relu(x)\x1b[2J"]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\\x1b" in err
+
+
+def test_an_output_name_that_is_not_utf8_converts_and_leaves_nothing_else(tmp_path, capsys, monkeypatch):
+    import os
+    import sys
+
+    from fixtures import official_records, write_official_json
+
+    src = write_official_json(tmp_path / "in.json", official_records(3, 4, seed=1))
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff.h5")  # a Latin-1 file name: not valid UTF-8
+    args = ["convert", str(src), "--bench", "cnn", "-o", out, "--no-progress", "--source", "test-fixture"]
+    monkeypatch.setattr(sys, "argv", ["actbench", *args])  # what the provenance records
+    assert main(args) == 0
+    assert sorted(os.listdir(os.fsencode(tmp_path))) == [b"in.json", b"\xff.h5"]
+    from actbench import ActBench
+
+    assert "\\udcff.h5" in (ActBench(out).provenance.command or "")

@@ -22,6 +22,11 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted with Ctrl-C,
     141 when the reader of the output went away, e.g. ``| head``, as for other Unix tools)."""
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never a crash
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     try:
         code = _main(argv)
         sys.stdout.flush()  # a reader that left shows here, not as a message at exit

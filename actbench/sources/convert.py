@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from actbench.base.errors import ConversionError, ParseError
-from actbench.base.text import clip, listing
+from actbench.base.text import clip, listing, mask_url
 from actbench.table.provenance import Provenance, SourceFile
 from actbench.table.writer import TableWriter
 
@@ -246,7 +246,7 @@ def convert_official_json(
     prov = Provenance.now(
         source=source,
         description=f"{spec.title} ({spec.info.description}) converted from {src.name}",
-        command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+        command=_command_line(),
         notes=("outputs on the sample points computed by actbench from the function names "
                "(float64, stored as float32); the official files carry none",
                f"metrics are the {spec.info.aggregation} as released", *notes),
@@ -362,3 +362,12 @@ def _accuracy_unit(counts: dict) -> str:
             + (f" ({many:,} of {n:,} accuracies exceed 1)" if many else "")
             + "; a file holds one unit (a value in another is a damaged record)")
     return unit
+
+
+def _command_line() -> str | None:
+    """The command line, for the provenance: arguments that are not valid UTF-8 (file names of another
+    encoding) shown with backslash escapes, credentials in URLs masked."""
+    if not sys.argv or not sys.argv[0]:
+        return None
+    words = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    return mask_url(" ".join(w.encode("utf-8", "backslashreplace").decode("utf-8") for w in words))

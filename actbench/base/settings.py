@@ -87,28 +87,23 @@ def pins_path() -> Path:
     return Path(str(resources.files("actbench").joinpath("data/official_pins.json")))
 
 
-def min_rate(override: float | None = None) -> float:
-    """``override``, else ``$ACTBENCH_MIN_RATE``, else :data:`MIN_RATE_BPS` (bytes per second)."""
+def _number(name: str, cast, override, default, unit: str):
     if override is not None:
-        return float(override)
-    env = os.environ.get("ACTBENCH_MIN_RATE")
+        return cast(override)
+    env = os.environ.get(name)
     if env:
         try:
-            return float(env)
+            return cast(env)
         except ValueError as e:
-            raise ValueError(f"ACTBENCH_MIN_RATE={env!r} is not a number of bytes per second (0 disables the "
-                             f"check)") from e
-    return MIN_RATE_BPS
+            raise ValueError(f"{name}={env!r} is not a number of {unit}") from e
+    return default
+
+
+def min_rate(override: float | None = None) -> float:
+    """``override``, else ``$ACTBENCH_MIN_RATE``, else :data:`MIN_RATE_BPS` (bytes per second)."""
+    return _number("ACTBENCH_MIN_RATE", float, override, MIN_RATE_BPS, "bytes per second (0 disables the check)")
 
 
 def max_download(override: int | None = None) -> int:
     """``override``, else ``$ACTBENCH_MAX_DOWNLOAD``, else :data:`MAX_DOWNLOAD_BYTES` (bytes)."""
-    if override is not None:
-        return int(override)
-    env = os.environ.get("ACTBENCH_MAX_DOWNLOAD")
-    if env:
-        try:
-            return int(env)
-        except ValueError as e:
-            raise ValueError(f"ACTBENCH_MAX_DOWNLOAD={env!r} is not a number of bytes") from e
-    return MAX_DOWNLOAD_BYTES
+    return _number("ACTBENCH_MAX_DOWNLOAD", int, override, MAX_DOWNLOAD_BYTES, "bytes")

@@ -94,7 +94,8 @@ def kfac_factors(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, 
 
     Args:
         model: the network (its current mode is used: call ``model.train()`` for training-mode BN).
-        inputs, targets: one batch.
+        inputs: one batch's inputs.
+        targets: its targets.
         loss_fn: ``loss_fn(outputs, targets)``: either per-example losses (``reduction="none"``, summed
             over any non-batch dimension) or their batch mean (a scalar). Both give the same factors:
             the gradients are rescaled to what the convention needs (per-example for ``"kfac"``, the

@@ -25,10 +25,13 @@ class Agreement:
         metric: the column compared.
         level: ``"aggregate"`` (each table's value over its seeds) or ``"runs"`` (every common seed).
         values: pairs compared (rows in both tables, times common seeds for runs).
-        diverged_a_only, diverged_b_only: pairs diverged (or NaN) in one table only.
+        diverged_a_only: pairs diverged (or NaN) in table A only.
+        diverged_b_only: pairs diverged (or NaN) in table B only.
         finite: pairs with a value in both.
         identical: of those, how many are equal bit for bit.
-        median_abs, p90_abs, max_abs: the absolute differences over the finite pairs.
+        median_abs: the median absolute difference over the finite pairs.
+        p90_abs: its 90th percentile.
+        max_abs: its maximum.
         spearman: rank correlation over the finite pairs (NaN with fewer than 3 or constant values).
     """
 

@@ -95,6 +95,7 @@ class Operator:
 
 
 OPERATORS: dict[str, Operator] = {}
+"""Every operator of the function language by its name (filled once, here; :func:`register` adds one)."""
 
 #: Names other libraries and papers use for our operators (lower case) -> our name: an unknown operator
 #: spelled one of these gets "did you mean" the operator it is. Not accepted as spellings: a name has one
@@ -252,7 +253,7 @@ EXTRA_UNARY: tuple[str, ...] = tuple(row[0] for row in _EXTRA_TABLE)
 BINARY: tuple[str, ...] = tuple(row[0] for row in _BINARY_TABLE)
 #: The 4 n-ary operators.
 NARY: tuple[str, ...] = tuple(row[0] for row in _NARY_TABLE)
-#: The paper's 8 baseline functions.
 BASELINES: tuple[str, ...] = (
     "elu(x)", "relu(x)", "selu(x)", "sigmoid(x)", "softplus(x)", "softsign(x)", "swish(x)", "tanh(x)",
 )
+"""The paper's 8 baseline functions."""

@@ -186,7 +186,9 @@ class SpaceSpec:
         name: registry key, e.g. ``"act-bench"``.
         schemas: schema strings with placeholders ``unary``, ``binary``, ``n-ary``.
         literals: extra names included as they are (e.g. the 8 baselines).
-        unary, binary, nary: the operators that fill each placeholder, in order.
+        unary: the operators that fill the ``unary`` placeholder, in order.
+        binary: the operators that fill the ``binary`` placeholder, in order.
+        nary: the operators that fill the ``n-ary`` placeholder, in order.
         paper_unique: the unique count the paper reports (TF 2.8 float32 equality), for comparison.
         description: one line for ``actbench space --list``.
     """
@@ -255,7 +257,8 @@ class Space:
         names: every name, in enumeration order (schemas in order, then literals).
         class_of: (n_names,) int64, the class index of each name.
         representatives: one name per class (the lexicographically greatest), by class index.
-        class_h1, class_h2: (n_classes,) uint64 output keys of each class (see :func:`output_keys`).
+        class_h1: (n_classes,) uint64 first output key of each class (see :func:`output_keys`).
+        class_h2: (n_classes,) uint64 second output key of each class.
     """
 
     spec: SpaceSpec

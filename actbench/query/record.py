@@ -67,11 +67,19 @@ class Record:
         seed: the seed of the values, or None for the aggregate (see ``aggregation``).
         epoch: the epoch of the values (from the table's learning curves), or None for the end of training.
         aggregation: how the aggregate values were formed (e.g. "median of 3 runs").
-        train_acc, val_acc, test_acc, train_loss, val_loss, test_loss, runtime_s: the metrics.
+        train_acc: training accuracy.
+        val_acc: validation accuracy.
+        test_acc: test accuracy.
+        train_loss: training loss.
+        val_loss: validation loss.
+        test_loss: test loss.
+        runtime_s: seconds of the run (training and its evaluations).
         diverged: training diverged (some metric is NaN in the source).
         missing: metric columns with no value.
         equivalents: every name the table lists for the row.
-        train_split, val_split, test_split: what the metrics were measured on.
+        train_split: what the training metrics were measured on.
+        val_split: what the validation metrics were measured on.
+        test_split: what the test metrics were measured on.
         val_is_test: validation and test metrics come from the same split.
         source: where the table's values came from (``official-json``, ``generation``, ``test-fixture``).
         actbench_version: the version that built the record.

@@ -33,7 +33,8 @@ class SearchResult:
 
     Attributes:
         names: the representative of each evaluated function.
-        val_acc, test_acc: its validation and test accuracy.
+        val_acc: its validation accuracy.
+        test_acc: its test accuracy.
         best_val: best validation accuracy so far; best_test: the test accuracy of that function.
         regret: table's best validation accuracy minus best_val.
         seconds: simulated training seconds spent so far (the table's runtimes of the functions finished).

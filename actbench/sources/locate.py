@@ -28,8 +28,10 @@ def locate(name_or_path: str | os.PathLike, *, revision: str | None = None,
     needed (the arguments are :class:`actbench.ActBench`'s).
 
     Raises:
-        UnknownBenchmarkError, FileNotFoundError, and what fetching raises (``TableNotAvailableError``,
-        ``DownloadError``, ``LicenseNotAcceptedError``, ...)."""
+        UnknownBenchmarkError: neither a benchmark nor an existing file.
+        FileNotFoundError: no table at that path.
+        TableNotAvailableError: offline and not cached (and the other errors of :func:`fetch`).
+    """
     text = os.fspath(name_or_path)
     spec = BENCHMARKS.get(text)
     if spec is not None and spec.shipped:

@@ -95,10 +95,13 @@ def ensure_official(
         lock_timeout: seconds to wait while another process fetches the same benchmark into the same cache.
 
     Raises:
-        LicenseNotAcceptedError, DownloadError (nothing cached; an interrupted download resumes on the next
-        call), ChecksumError (the file differs from its pinned sha256; deleted), OfficialDataError and
-        actbench.convert.ConversionError (not a complete official file; nothing cached),
-        TableNotAvailableError (offline and not cached).
+        LicenseNotAcceptedError: the licence has not been accepted (the message says how).
+        DownloadError: nothing cached; an interrupted download resumes on the next call.
+        ChecksumError: the file differs from its pinned sha256 (deleted).
+        OfficialDataError: not a complete official file; nothing cached.
+        ConversionError: not in the official shape; nothing cached.
+        SourceMismatchError: ``source`` differs from the one the cached table was converted from.
+        TableNotAvailableError: offline and not cached.
     """
     spec = _spec(bench)
     root = _root(cache)

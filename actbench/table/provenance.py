@@ -72,7 +72,9 @@ class TableInfo(_Frozen):
         description: e.g. ``"ResNet-56 on CIFAR-10"``.
         n_seeds: training runs per function.
         aggregation: how the ``metrics/`` values combine the runs, e.g. ``"median of 3 runs"``.
-        train_split, val_split, test_split: which data each metric is computed on.
+        train_split: which data the training metrics are computed on.
+        val_split: which data the validation metrics are computed on.
+        test_split: which data the test metrics are computed on.
         val_is_test: True when the validation and test metrics come from the same split (Act-Bench-ViT).
         accuracy_unit: ``"fraction"`` (0-1) or ``"percent"``.
     """

@@ -47,12 +47,14 @@ class Table:
 
     Attributes:
         path: the file.
-        info, provenance: the root attributes.
+        info: the root attribute ``info`` (validated on first access).
+        provenance: the root attribute ``provenance`` (validated on first access).
         names: row names (class representatives), by row.
         aliases: every known name -> row.
         metrics: column -> (n_rows,) float64.
         flags: column -> (n_rows,) uint8 (0 ok, 1 diverged, 2 missing).
-        h1, h2: (n_rows,) uint64 output keys of the rows.
+        h1: (n_rows,) uint64 first output key of the rows.
+        h2: (n_rows,) uint64 second output key of the rows.
         seeds: the per-seed axis, or None.
         n_fim: length of the FIM feature, 0 when the table has none.
         fim_layers: the per-layer layout, or None when unknown.

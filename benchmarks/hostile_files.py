@@ -33,6 +33,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _outcomes import print_outcomes  # noqa: E402
 
 ACC = ("Train Accuracy", "Validation Accuracy", "Test Accuracy")
 
@@ -150,12 +153,7 @@ def main() -> None:
     kinds = ["converted", "refused", "wrong", "crash"]
     print(f"{len(KINDS) * args.seeds} conversions ({args.seeds} seeds per damage), {time.monotonic() - t0:.0f} s; "
           f"longest refusal message {longest:,} characters")
-    print("| damage | " + " | ".join(kinds) + " |")
-    print("|---|" + "---|" * len(kinds))
-    for kind, c in table.items():
-        print(f"| {kind} | " + " | ".join(str(c[k]) for k in kinds) + " |")
-    total = sum(table.values(), collections.Counter())
-    print("| **all** | " + " | ".join(f"**{total[k]}**" for k in kinds) + " |")
+    print_outcomes(table, kinds, first="damage")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _outcomes import print_outcomes  # noqa: E402
 
 CHILD = r"""
 import json, sys
@@ -193,12 +196,7 @@ def main() -> None:
         srv.shutdown()
     kinds = ["ok", "refused", "wrong", "crash", "hang"]
     print(f"{len(MODES) * args.repeats} trials ({args.repeats} per way), {time.monotonic() - t0:.0f} s")
-    print("| server | " + " | ".join(kinds) + " |")
-    print("|---|" + "---|" * len(kinds))
-    for mode, c in table.items():
-        print(f"| {mode} | " + " | ".join(str(c[k]) for k in kinds) + " |")
-    total = sum(table.values(), collections.Counter())
-    print("| **all** | " + " | ".join(f"**{total[k]}**" for k in kinds) + " |")
+    print_outcomes(table, kinds, first="server")
 
 
 if __name__ == "__main__":

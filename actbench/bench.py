@@ -53,7 +53,7 @@ import numpy as np
 from actbench._version import __version__
 from actbench.base.text import did_you_mean, plural
 from actbench.query.budget import Budget
-from actbench.query.epochs import EpochViews
+from actbench.query.epochs import EpochViews, whole_epoch
 from actbench.query.record import RECORD_FIELDS, Record, record_model
 from actbench.query.resolver import Resolver
 from actbench.sources.locate import locate
@@ -191,7 +191,8 @@ class ActBench:
         Args:
             name: any spelling of any function; equivalent names answer with the same row.
             seed: a seed of :attr:`seeds` for that run's values instead of the aggregate.
-            epoch: answer after this many epochs (1 .. :attr:`epochs`) from the table's learning curves:
+            epoch: answer after this many epochs (1 .. :attr:`epochs`; an int, or a float with a whole value
+                such as ``3.0``, as optimisers send fidelities) from the table's learning curves:
                 training and validation loss and accuracy at that epoch (test values are NaN before
                 the last epoch, not recorded per epoch; at the last they are the run's final test
                 values), and ``runtime_s`` the seconds up to it: the run's runtime times
@@ -239,8 +240,7 @@ class ActBench:
             raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training "
                              "(query without epoch=); tables written from results with curves have them "
                              "(ActBench.epochs says how many)")
-        if not (isinstance(epoch, (int, np.integer)) and 1 <= epoch <= e):
-            raise ValueError(f"epoch must be between 1 and {e} (the table's epochs), got {epoch!r}")
+        epoch = whole_epoch(epoch, e)
         view, i = self._epoch_views.view(row)
         k = epoch - 1
         if seed is not None:
@@ -329,16 +329,57 @@ class ActBench:
         _check_metric(column, METRICS)
         return self._table.metrics[column].copy()
 
-    def table(self):
-        """All rows as a pandas DataFrame (index: representative names). Free: not charged."""
-        import pandas as pd
+    def table(self, *, per_seed: bool = False, params: bool = False, equivalents: bool = False):
+        """All rows as a pandas DataFrame (index: representative names): the aggregated metrics, ``diverged``
+        and ``n_equivalents``; with ``per_seed=True`` each metric per seed (``val_acc_seed0`` ...) and
+        ``diverged_seed0`` ...; with ``params=True`` the operator slots that name each row (``binary``,
+        ``unary_1``, ``unary_2`` on Act-Bench: :mod:`actbench.query.slots`; the row index ``function`` on a
+        space without slots); with ``equivalents=True`` the names the table lists as equivalent to each row
+        (a tuple). Free: not charged.
+
+        Raises:
+            ValueError: ``per_seed=True`` on a table that holds only aggregated values."""
+        from actbench.query.frames import summary_frame
+        from actbench.query.slots import params_of
 
         t = self._table
-        df = pd.DataFrame({c: t.metrics[c] for c in METRICS}, index=pd.Index(t.names, name="function"))
-        df["diverged"] = self._row_diverged
         rows = np.fromiter(t.aliases.values(), dtype=np.int64, count=len(t.aliases))
-        df["n_equivalents"] = np.bincount(rows, minlength=len(self))
-        return df
+        seeds = None
+        if per_seed:
+            self._load_per_seed()
+            seeds = t.seeds
+        cols = None
+        if params:
+            each = [params_of(self, r) for r in range(len(self))]
+            cols = {p: [e[p] for e in each] for p in each[0]} if each else {}
+        if equivalents:
+            cols = {**(cols or {}), "equivalents": [tuple(self.resolver.equivalents(r)) for r in range(len(self))]}
+        return summary_frame(t.names, t.metrics, self._row_diverged, np.bincount(rows, minlength=len(self)),
+                             per_seed=self._per_seed if per_seed else None, seeds=seeds, params=cols)
+
+    def elapsed(self, rows=None) -> np.ndarray:
+        """(n_rows, n_seeds, n_epochs) simulated seconds from the start of each run to the end of each epoch
+        (what ``query(name, seed=s, epoch=k)`` charges), NaN after a run stopped. Free: not charged.
+
+        Raises:
+            ValueError: the table has no learning curves."""
+        if not self._table.n_epochs:
+            raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training")
+        return self._epoch_views.elapsed(np.arange(len(self)) if rows is None else np.asarray(rows))
+
+    def curves_frame(self, columns=None, rows=None):
+        """The learning curves as a long pandas DataFrame: ``function``, ``row``, ``seed``, ``epoch`` and one
+        column per curve (default every curve column, and ``elapsed_s``: :meth:`elapsed`), one row per
+        function, seed and epoch, NaN after a run stopped. Free: not charged.
+
+        Raises:
+            KeyError: an unknown column. ValueError: the table has no learning curves."""
+        from actbench.query.frames import curves_frame
+
+        sel = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        columns = [*CURVE_METRICS, "elapsed_s"] if columns is None else list(columns)
+        data = {c: (self.elapsed(sel) if c == "elapsed_s" else self.curves(c, sel)) for c in columns}
+        return curves_frame(self._table.names, sel, self._table.seeds or [0], data)
 
     def best(self, k: int = 10, *, metric: str = "val_acc"):
         """The ``k`` best rows by ``metric`` (highest accuracy; lowest loss or runtime), as a

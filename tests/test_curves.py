@@ -82,9 +82,14 @@ def test_continuing_a_function_charges_only_the_difference(tmp_path):
 
 def test_epoch_errors(tmp_path):
     b = _write(tmp_path / "c.h5")
-    for bad in (0, E + 1, 1.5, "2"):
+    for bad in (0, E + 1, float(E + 1)):
         with pytest.raises(ValueError, match=f"epoch must be between 1 and {E}"):
             b.query("relu(x)", epoch=bad)
+    with pytest.raises(ValueError, match="not a whole number of epochs"):
+        b.query("relu(x)", epoch=1.5)
+    with pytest.raises(ValueError, match=f"a whole number of epochs between 1 and {E}"):
+        b.query("relu(x)", epoch="2")
+    assert b.query("relu(x)", epoch=2.0) == b.query("relu(x)", epoch=2)  # optimisers send whole floats
     plain = _write(tmp_path / "p.h5", curves=False)
     with pytest.raises(ValueError, match="has no learning curves"):
         plain.query("relu(x)", epoch=1)

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("actbench.sources",),
     ("actbench.bench",),
     ("actbench.analysis", "actbench.nn"),
+    ("actbench.interop",),
     ("actbench.search",),
     ("actbench.cli", "actbench.__main__"),
 ]

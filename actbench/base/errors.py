@@ -16,6 +16,7 @@ from actbench.base.text import Suggester, did_you_mean, plural, printable  # noq
 __all__ = [
     "ActBenchError",
     "ArityError",
+    "BudgetExhausted",
     "ChecksumError",
     "ConversionError",
     "CorruptTableError",
@@ -191,3 +192,15 @@ class SearchExhausted(IndexError):
 
     An ``IndexError`` (not an :class:`ActBenchError`): it is a strategy's signal to the search loop, not a
     failure."""
+
+
+class BudgetExhausted(ActBenchError):
+    """Raised by :class:`actbench.interop.Objective` when asked for a new evaluation after its budget is spent
+    (``max_evaluations`` distinct functions, or ``max_seconds`` simulated training seconds): the signal that
+    stops an external optimiser on the table's budget rather than on its own count of trials or its wall
+    clock. Functions already evaluated are still answered (free). ``evaluations`` and ``seconds`` say what
+    was spent."""
+
+    def __init__(self, message: str, *, evaluations: int, seconds: float) -> None:
+        super().__init__(message)
+        self.evaluations, self.seconds = evaluations, seconds

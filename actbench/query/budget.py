@@ -31,6 +31,21 @@ class Budget:
             self.seconds += float(runtime_s) - paid
             self._paid[row] = float(runtime_s)
 
+    def refund(self, row: int, to: float | None) -> None:
+        """Undo charges of ``row`` back to ``to`` seconds (what :meth:`paid` said before), or to never evaluated
+        (``to=None``): for a caller that refuses an evaluation after it was charged (an objective whose budget
+        is spent)."""
+        paid = self._paid.get(row)
+        if paid is None:
+            return
+        if to is None:
+            self.evaluations -= 1
+            self.seconds -= paid
+            del self._paid[row]
+        elif to < paid:
+            self.seconds -= paid - to
+            self._paid[row] = float(to)
+
     def paid(self, row: int) -> float | None:
         """Seconds charged for ``row`` so far, or None when it was never evaluated."""
         return self._paid.get(row)

@@ -14,7 +14,7 @@ from actbench.table.schema import METRICS
 if TYPE_CHECKING:
     from actbench.table.reader import Table
 
-__all__ = ["EpochViews"]
+__all__ = ["EpochViews", "whole_epoch"]
 
 
 class EpochViews:
@@ -75,3 +75,28 @@ class EpochViews:
         else:
             self._views.move_to_end(start)
         return view, row - start
+
+    def elapsed(self, rows) -> np.ndarray:
+        """(len(rows), n_seeds, n_epochs) seconds up to each epoch of each run (``runtime_s`` of
+        :meth:`view`: what a query at that epoch charges for one run), NaN after a run stopped."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full((len(rows), len(self._table.seeds or [0]), self._table.n_epochs), np.nan)
+        for k, r in enumerate(rows):
+            view, i = self.view(int(r))
+            out[k] = view["seed"]["runtime_s"][i]
+        return out
+
+
+def whole_epoch(epoch, n_epochs: int) -> int:
+    """``epoch`` as an int in 1..n_epochs: ints, and floats within 1e-9 of a whole number (``3.0``, DEHB's
+    ``9 * 3**-2``); anything else is refused with what to do."""
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer, float, np.floating)):
+        raise ValueError(f"epoch must be a whole number of epochs between 1 and {n_epochs}, got {epoch!r}")
+    k = round(float(epoch)) if np.isfinite(epoch) else -1
+    if abs(float(epoch) - k) > 1e-9 * max(1.0, abs(k)):
+        raise ValueError(f"epoch {epoch!r} is not a whole number of epochs: the table's learning curves have "
+                         f"values after epochs 1..{n_epochs}; give a whole number (for an optimiser with "
+                         "fractional fidelities, actbench.interop.Objective(round_fidelity=True) rounds them up)")
+    if not 1 <= k <= n_epochs:
+        raise ValueError(f"epoch must be between 1 and {n_epochs} (the table's epochs), got {epoch!r}")
+    return int(k)

@@ -16,6 +16,7 @@ def pytest_collection_modifyitems(config, items):
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """No test reads or writes the user's cache, accepts a licence for them, or follows their mirror."""
     monkeypatch.setenv("ACTBENCH_CACHE", str(tmp_path_factory.mktemp("actbench-cache")))
+    monkeypatch.setenv("SYNETUNE_FOLDER", str(tmp_path_factory.mktemp("syne-tune")))  # not ~/syne-tune
     for var in ("ACTBENCH_ACCEPT_LICENSE", "ACTBENCH_OFFICIAL_URL", "ACTBENCH_OFFICIAL_PINS", "ACTBENCH_OFFLINE",
                 "HF_HUB_OFFLINE", "ACTBENCH_MANIFEST"):
         monkeypatch.delenv(var, raising=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actbench.base.text import plural
+from actbench.base.text import mask_url, plural
 from actbench.cli._common import save_figure, write_output
 
 __all__ = ["add_commands"]
@@ -38,6 +38,11 @@ def add_commands(sub) -> None:
     s.add_argument("--plot", type=Path, help="write regret vs evaluations (with --workers: vs simulated time), "
                    "median and interquartile range, log scale (PNG)")
     s.add_argument("--json", type=Path, help="write every trajectory as JSON")
+    s.add_argument("--storage", metavar="URL",
+                   help="keep every search as an Optuna study in this storage (sqlite:///searches.db, "
+                        "postgresql://...): one trial per function, for the Optuna dashboard (needs the optuna extra)")
+    s.add_argument("--study-name", metavar="PREFIX",
+                   help="studies are named PREFIX-STRATEGY-seedN (default: the table's name)")
     s.set_defaults(func=_cmd_search)
 
     pl = sub.add_parser("plot", help="plots of a table (needs the search extra)",
@@ -62,8 +67,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
         surrogate = strat.split(":")[-1] in SURROGATE_REGRESSORS
         for feats in (args.features if surrogate else [None]):
             label = strat if feats is None else f"{strat}-{feats}"
+            prefix = args.study_name or bench.name
             runs[label] = [run_search(bench, make_strategy(strat, features=feats or "both"), budget=budget,
-                                      seed=seed, n_workers=args.workers, max_seconds=args.max_seconds)
+                                      seed=seed, n_workers=args.workers, max_seconds=args.max_seconds,
+                                      storage=args.storage,
+                                      study_name=f"{prefix}-{label}-seed{seed}" if args.storage else None)
                            for seed in range(args.repeats)]
     workers = f", {plural(args.workers, 'simulated worker')}" if args.workers > 1 else ""
     print(f"{bench.name}: {plural(len(bench), 'function')}, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}; "
@@ -83,6 +91,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     for label, n in ended.items():
         print(f"{label}: {plural(n, 'search', 'searches')} ended early, with nothing left to propose (every "
               "function evaluated or started)")
+    if args.storage:
+        n = sum(len(rs) for rs in runs.values())
+        print(f"kept {plural(n, 'search', 'searches')} as Optuna studies in {mask_url(args.storage)} "
+              f"(optuna-dashboard {mask_url(args.storage)} shows them)")
     if args.json:
         write_output(args.json, json.dumps({label: [{"seed": r.seed, "names": r.names, "best_val": r.best_val.tolist(),
                                                   "best_test": r.best_test.tolist(), "regret": r.regret.tolist(),

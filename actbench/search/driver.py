@@ -44,6 +44,7 @@ class SearchResult:
         epochs: the epoch each evaluation was at (multi-fidelity strategies), 0 for the end of training.
         exhausted: the search ended before its budget because the strategy had nothing left to propose
             (:class:`SearchExhausted`): every function of the table evaluated, for instance.
+        study: the name of the Optuna study it was kept in (``run_search(..., storage=...)``), or None.
     """
 
     strategy: str
@@ -60,6 +61,7 @@ class SearchResult:
     n_workers: int = 1
     epochs: np.ndarray = None
     exhausted: bool = False
+    study: str | None = None
 
     def to_frame(self):
         import pandas as pd
@@ -76,7 +78,7 @@ class SearchResult:
 
 
 def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_workers: int = 1,
-               max_seconds: float | None = None) -> SearchResult:
+               max_seconds: float | None = None, storage=None, study_name: str | None = None) -> SearchResult:
     """Run ``strategy`` on ``bench`` until ``budget`` distinct functions have been evaluated, or until
     ``max_seconds`` simulated training seconds are spent (give either or both).
 
@@ -96,9 +98,16 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     ``best_val`` (and so ``regret``) counts only evaluations at the end of training (the last epoch, or
     a plain name), so that strategies are compared on fully trained functions.
 
-    ``strategy`` is a :class:`Strategy` or an Optuna sampler (wrapped in
+    ``strategy`` is a :class:`Strategy`, a strategy's name (:func:`actbench.search.make_strategy`) or an Optuna
+    sampler (wrapped in
     :class:`actbench.samplers.OptunaStrategy`; give a callable ``(bench, rng) -> sampler`` to OptunaStrategy
     for a sampler seeded per search).
+
+    **Keeping the trials.** With ``storage`` (an Optuna storage URL such as ``sqlite:///searches.db``, or a
+    storage object) the search is written, when it ends, as a new Optuna study named ``study_name`` (default
+    ``<table>-<strategy>-seed<seed>``): one trial per distinct function with its parameters, value and the
+    function's name, test accuracy and cost as user attributes (:func:`actbench.search.storage.save_study`), so
+    that the Optuna dashboard shows it. Needs the ``optuna`` extra.
 
     The table's budget counter is reset first and charged by every evaluation (an equivalent name at the
     same or an earlier epoch is not charged again). A function the table cannot answer is told as NaN and
@@ -107,7 +116,8 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     Raises:
         RuntimeError: the strategy asked ``10 * budget`` times (or 10 times the table's size) without
             reaching the budget (it keeps asking for functions already evaluated or not in the table).
-        ValueError: neither budget nor max_seconds, budget < 1 or larger than the table, n_workers < 1.
+        ValueError: neither budget nor max_seconds, budget < 1 or larger than the table, n_workers < 1, a
+            study of that name in ``storage`` already.
     """
     if n_workers < 1:
         raise ValueError(f"n_workers must be at least 1, got {n_workers}")
@@ -115,10 +125,19 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
         raise ValueError("give budget= (distinct functions) or max_seconds= (simulated training seconds), or both")
     if budget is not None and not 1 <= budget <= len(bench):
         raise ValueError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget}")
+    if isinstance(strategy, str):
+        from actbench.search.registry import make_strategy
+
+        strategy = make_strategy(strategy)
     if not isinstance(strategy, Strategy) and type(strategy).__module__.startswith("optuna"):
         from actbench.search.samplers import OptunaStrategy  # optuna: imported for Optuna samplers only
 
         strategy = OptunaStrategy(strategy)
+    if storage is not None:
+        from actbench.search.storage import default_study_name, study_name_free  # optuna: only with a storage
+
+        study_name = study_name or default_study_name(bench, strategy.name, seed)
+        study_name_free(storage, study_name)
     t0 = time.perf_counter()
     bench.budget.reset()
     rng = np.random.default_rng(seed)
@@ -141,6 +160,11 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     best_val = np.where(np.isinf(best_val), np.nan, best_val)
     table_best = float(np.nanmax(bench.metric("val_acc")))
     best_test = np.where(np.isnan(best_val), np.nan, test[best_idx]) if len(val) else np.zeros(0)
-    return SearchResult(strategy.name, seed, [r.representative for r in recs], val, test, best_val, best_test,
-                        table_best - best_val, secs, time.perf_counter() - t0,
-                        secs.copy() if wall is None else np.array(wall), n_workers, epochs, limits.exhausted)
+    result = SearchResult(strategy.name, seed, [r.representative for r in recs], val, test, best_val, best_test,
+                          table_best - best_val, secs, time.perf_counter() - t0,
+                          secs.copy() if wall is None else np.array(wall), n_workers, epochs, limits.exhausted)
+    if storage is not None:
+        from actbench.search.storage import save_study  # optuna: imported when a storage is given
+
+        result.study = save_study(result, bench, storage, study_name, budget=budget).study_name
+    return result

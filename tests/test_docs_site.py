@@ -28,7 +28,7 @@ def test_site_builds_strict_without_torch_and_documents_the_public_api(tmp_path)
     missing = [f"{modules[n]}.{n}" for n in actbench.__all__ if n != "__version__"
                if f'id="{modules[n]}.{n}"' not in html]
     assert missing == []
-    for path in ("actbench.search.driver.run_search", "actbench.search.params.configspace",
+    for path in ("actbench.search.driver.run_search", "actbench.interop.configspace.configspace", "actbench.interop.objective.Objective",
                  "actbench.table.reader.read_table", "actbench.table.writer.TableWriter",
                  "actbench.search.samplers.SurrogateSampler", "generation.tasks.Task", "generation.recipes.Recipe",
                  "generation.study.core.Study", "generation.worker"):

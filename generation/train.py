@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actbench.table import FimLayer
 from generation.augment import augment, mix
+from generation.checkpoint import Preempted, RunCheckpoint
 from generation.data import DataSplits, Split
 from generation.fisher import KfacBlock, fim_feature, kfac_factors
 from generation.models import MODELS
@@ -102,15 +103,20 @@ def _evaluate(recipe: Recipe, model, split: Split, data: DataSplits, device, bat
 
 
 def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
-              device: str | torch.device = "cpu", curves: bool = True) -> RunResult:
+              device: str | torch.device = "cpu", curves: bool = True,
+              checkpoint: RunCheckpoint | None = None) -> RunResult:
     """Train from scratch with ``seed`` and evaluate on train (no augmentation), val and test.
 
     With ``curves`` the run also records its learning curve (:attr:`RunResult.curve`): the validation split
     is evaluated after every epoch, and the training batches' loss and accuracy are averaged per epoch.
     Recording neither consumes random numbers nor changes the model, so the final values are the same
-    either way (a test checks it)."""
+    either way (a test checks it).
+
+    With ``checkpoint`` (:class:`generation.checkpoint.RunCheckpoint`) the run continues from the checkpoint's
+    state when there is one, saves its state at step boundaries when the checkpoint says so, and after a
+    stop request (a signal) saves and raises :class:`generation.checkpoint.Preempted`. A resumed run ends
+    with the values of an uninterrupted one; ``runtime_s`` and ``epoch_s`` count the seconds of both parts."""
     device = torch.device(device)
-    t0 = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
@@ -122,13 +128,41 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
     ev = max(recipe.batch_size, 256)
     curve: dict[str, list[float]] | None = (
         {k: [] for k in ("epoch_s", "train_loss", "train_acc", "val_loss", "val_acc")} if curves else None)
-    for epoch in range(recipe.epochs):
+    state = checkpoint.load() if checkpoint is not None else None
+    start_epoch, start_step, carried = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        start_epoch, start_step, carried = int(state["epoch"]), int(state["step"]), float(state["seconds"])
+        epochs_done, curve = int(state["epochs_done"]), state["curve"]
+    t0 = time.perf_counter() - carried
+    for epoch in range(start_epoch, recipe.epochs):
         model.train()
-        t_epoch = time.perf_counter()
-        run_loss = torch.zeros((), device=device)
-        run_correct = torch.zeros((), device=device, dtype=torch.long)
-        perm = torch.randperm(n, generator=gen)
-        for i in range(steps):
+        first = 0
+        if state is not None and epoch == start_epoch:  # continue the epoch the checkpoint is in
+            perm, first = state["perm"], start_step
+            run_loss, run_correct = state["run_loss"].to(device), state["run_correct"].to(device)
+            t_epoch = time.perf_counter() - float(state["epoch_seconds"])
+        else:
+            t_epoch = time.perf_counter()
+            run_loss = torch.zeros((), device=device)
+            run_correct = torch.zeros((), device=device, dtype=torch.long)
+            perm = torch.randperm(n, generator=gen)
+        for i in range(first, steps):
+            if checkpoint is not None and checkpoint.due():
+                checkpoint.save({
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": i,
+                    "perm": perm, "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "run_loss": run_loss, "run_correct": run_correct, "curve": curve, "epochs_done": epochs_done,
+                    "seconds": time.perf_counter() - t0, "epoch_seconds": time.perf_counter() - t_epoch})
+                if checkpoint.stop.requested:
+                    raise Preempted(f"{activation} (seed {seed}) stopped on {checkpoint.stop.signal} at epoch "
+                                    f"{epoch + 1}, step {i + 1} of {steps}; checkpoint {checkpoint.path}")
             for group in opt.param_groups:
                 group["lr"] = lr_at(recipe, epoch + i / steps)
             idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]

@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,11 +43,12 @@ from actbench.base.text import plural
 from actbench.lang.expr import parse
 from actbench.lang.space import get_space
 from actbench._version import __version__
+from generation.checkpoint import EXIT_REQUEUE, STOP, Preempted, RunCheckpoint, install_stop_signals, recipe_hash
 from generation.data import DataSplits, load_data
 from generation.recipes import Recipe, get_recipe
 from generation.train import fim_for, train_run
 
-__all__ = ["compute_result", "function_list", "load_data", "main", "result_key", "run_one", "run_shard", "write_result"]
+__all__ = ["checkpoint_folder", "compute_result", "finish_checkpoints", "function_list", "load_data", "main", "result_key", "run_one", "run_shard", "write_result"]
 
 RESULT_FORMAT = "actbench-result-v1"
 
@@ -104,11 +106,18 @@ def _git_revision() -> str | None:
 
 
 def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, fim_only: bool = False,
-                   extra: dict | None = None) -> tuple[dict, bytes]:
+                   extra: dict | None = None, checkpoints: Path | None = None,
+                   checkpoint_every_s: float | None = 900.0, log=print) -> tuple[dict, bytes]:
     """Train every seed (unless ``fim_only``) and compute the FIM feature; returns the result document and
-    the FIM feature as .npy bytes, without writing anything."""
+    the FIM feature as .npy bytes, without writing anything.
+
+    With ``checkpoints`` (a folder for this function: :func:`checkpoint_folder`) each seed's run saves a
+    checkpoint there every ``checkpoint_every_s`` seconds and when a stop is requested (a signal:
+    :func:`generation.checkpoint.install_stop_signals`), then raises :class:`generation.checkpoint.Preempted`;
+    a finished seed's result is kept there too, so that the function, started again, continues where it
+    stopped. :func:`finish_checkpoints` removes the folder once the result is written."""
     t0 = time.perf_counter()
-    runs = [] if fim_only else [train_run(recipe, name, data, seed=s, device=device).model_dump()
+    runs = [] if fim_only else [_seed_run(recipe, name, data, s, device, checkpoints, checkpoint_every_s, log)
                                 for s in recipe.seeds]
     cdf, layers = fim_for(recipe, name, data, device=device)
     buf = _npy_bytes(cdf)
@@ -129,6 +138,40 @@ def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, 
     return result, buf
 
 
+def checkpoint_folder(root: Path, name: str) -> Path:
+    """Where a function's checkpoints live under ``root`` (a worker's ``OUT/checkpoints``, a study's folder)."""
+    return Path(root) / result_key(name)
+
+
+def finish_checkpoints(folder: Path | None) -> None:
+    """Remove a function's checkpoint folder (after its result is written)."""
+    if folder is not None and folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _seed_run(recipe: Recipe, name: str, data: DataSplits, seed: int, device: str, folder: Path | None,
+              every_s: float | None, log) -> dict:
+    if folder is None:
+        return train_run(recipe, name, data, seed=seed, device=device).model_dump()
+    if STOP.requested:
+        raise Preempted(f"{name}: stopped on {STOP.signal} before seed {seed}")
+    identity = {"function": name, "seed": seed, "recipe": recipe_hash(recipe), "data": data.description}
+    done = folder / f"seed{seed}.json"
+    if done.exists():
+        kept = json.loads(done.read_text())
+        if kept.get("identity") == identity:
+            return kept["run"]
+    folder.mkdir(parents=True, exist_ok=True)
+    ck = RunCheckpoint(folder / f"seed{seed}.npz", identity, every_s=every_s, log=log)
+    run = train_run(recipe, name, data, seed=seed, device=device, checkpoint=ck).model_dump()
+    if ck.resumed_from is not None:
+        log(f"{name} seed {seed}: continued from its checkpoint at epoch {ck.resumed_from[0] + 1}, "
+            f"step {ck.resumed_from[1] + 1}")
+    write_atomic(done, json.dumps({"identity": identity, "run": run}).encode(), fsync=True)
+    ck.clear()
+    return run
+
+
 def write_result(out: Path, result: dict, fim_npy: bytes) -> None:
     """The FIM feature first, then the JSON (atomically): the JSON's presence means done."""
     key = result_key(result["name"])
@@ -136,9 +179,13 @@ def write_result(out: Path, result: dict, fim_npy: bytes) -> None:
     write_atomic(out / f"{key}.json", json.dumps(result).encode(), fsync=True)
 
 
-def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str, *, fim_only: bool = False) -> dict:
-    result, buf = compute_result(recipe, name, data, device, fim_only=fim_only)
+def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str, *, fim_only: bool = False,
+            checkpoint_every_s: float | None = 900.0, log=print) -> dict:
+    folder = None if fim_only else checkpoint_folder(out / "checkpoints", name)
+    result, buf = compute_result(recipe, name, data, device, fim_only=fim_only, checkpoints=folder,
+                                 checkpoint_every_s=checkpoint_every_s, log=log)
     write_result(out, result, buf)
+    finish_checkpoints(folder)
     return result
 
 
@@ -152,12 +199,15 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Path, *, data: DataSplits,
               device: str = "cpu", retry_failed: bool = False, limit: int | None = None, fim_only: bool = False,
-              log=print) -> dict:
-    """Run this shard's functions that are not done yet; returns counts."""
+              checkpoint_every_s: float | None = 900.0, log=print) -> dict:
+    """Run this shard's functions that are not done yet; returns counts. A function interrupted by a signal
+    keeps its checkpoint in ``OUT/checkpoints`` and :class:`generation.checkpoint.Preempted` propagates."""
     out.mkdir(parents=True, exist_ok=True)
     mine = names[shard[0]::shard[1]]
     counts = {"shard": len(mine), "done_before": 0, "ran": 0, "failed": 0}
     for name in mine:
+        if STOP.requested:
+            raise Preempted(f"stopped on {STOP.signal} between functions")
         key = result_key(name)
         if (out / f"{key}.json").exists():
             counts["done_before"] += 1
@@ -170,11 +220,14 @@ def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Pat
             break
         t0 = time.perf_counter()
         try:
-            res = run_one(recipe, name, data, out, device, fim_only=fim_only)
+            res = run_one(recipe, name, data, out, device, fim_only=fim_only, checkpoint_every_s=checkpoint_every_s,
+                          log=log)
             failed.unlink(missing_ok=True)
             counts["ran"] += 1
             what = "FIM" if fim_only else f"val_acc {np.round([r['val_acc'] for r in res['runs']], 4).tolist()}"
             log(f"[{shard[0]}/{shard[1]}] {name}: {what} ({time.perf_counter() - t0:.1f} s)")
+        except Preempted:
+            raise
         except Exception as e:  # record and go on: one bad function must not stop a shard
             counts["failed"] += 1
             record = {"format": RESULT_FORMAT, "name": name, "error": f"{type(e).__name__}: {e}",
@@ -206,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fim-convention", choices=["reference", "kfac"],
                    help="K-FAC normalisation of the FIM features (default: the recipe's; 'reference' is the "
                         "official release's scale, 'kfac' the textbook one)")
+    p.add_argument("--checkpoint-every", type=float, default=15.0, metavar="MINUTES",
+                   help="save each run's state every MINUTES of training (default 15; 0: only on a signal). "
+                        "SIGTERM or SIGUSR1 saves it at the next step and exits with status 75 for a requeue")
     p.add_argument("--import", dest="plugins", action="append", default=[],
                    help="module or .py file that registers your own models, data sets or tasks (repeatable)")
     return p
@@ -230,6 +286,7 @@ def resolve_recipe(args) -> Recipe:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_stop_signals()  # SIGTERM / SIGUSR1: checkpoint at the next step, exit 75
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -243,9 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     _git_revision()  # stamp the revision of the code this process has loaded
     print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {plural(len(names), 'function')}, "
           f"{data.description}, device {args.device}", flush=True)
-    counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,
-                       retry_failed=args.retry_failed, limit=args.limit, fim_only=args.fim_only,
-                       log=lambda m: print(m, flush=True))
+    every = args.checkpoint_every * 60 if args.checkpoint_every > 0 else None
+    try:
+        counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,
+                           retry_failed=args.retry_failed, limit=args.limit, fim_only=args.fim_only,
+                           checkpoint_every_s=every, log=lambda m: print(m, flush=True))
+    except Preempted as e:
+        print(f"worker {args.shard}: {e}; exiting with status {EXIT_REQUEUE} (requeue this job to continue)",
+              flush=True)
+        return EXIT_REQUEUE
     print(f"worker {args.shard}: {counts}", flush=True)
     return 0
 

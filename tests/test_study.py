@@ -503,3 +503,37 @@ def test_a_bad_trial_is_named_by_every_reader(tmp_path, capsys, change, fragment
     assert cli_main(["best", str(st.path)]) == 2
     err = capsys.readouterr().err
     assert f"trial {bad.number} of the study does not hold a valid result" in err and fragment in err
+
+
+def test_a_preempted_worker_leaves_a_checkpoint_that_the_retry_continues(tmp_path, monkeypatch):
+    """A worker stopped by a signal mid-function saves its run in the study folder and leaves the trial
+    running; when the trial is re-queued (no heartbeat), the worker that trains it again continues the
+    checkpoint instead of starting over."""
+    from generation import checkpoint
+
+    st = _study(tmp_path, budget=3)
+    data = load_data(TINY, None)
+    save = checkpoint.RunCheckpoint.save
+
+    def save_then_stop(self, state):  # the signal lands during the second function's run
+        save(self, state)
+        if len(list((st.path / "checkpoints").glob("*"))) and recorded(st.trials())[0] and self.saves == 15:
+            checkpoint.STOP.request("SIGTERM")
+
+    monkeypatch.setattr(checkpoint.RunCheckpoint, "save", save_then_stop)
+    try:
+        with pytest.raises(checkpoint.Preempted, match="stopped on SIGTERM"):
+            work(st, data=data, worker="A", checkpoint_every_s=0, log=lambda m: None)
+    finally:
+        checkpoint.STOP.clear()
+    monkeypatch.setattr(checkpoint.RunCheckpoint, "save", save)
+    running = [t for t in st.trials() if t.state == TrialState.RUNNING]
+    assert len(running) == 1 and list((st.path / "checkpoints").glob("*/seed0.npz"))
+    time.sleep(st.config.grace_s + 1)  # A's heartbeat is older than the grace period: its trial is re-queued
+    said = []
+    counts = work(st, data=data, worker="B", log=said.append)
+    assert counts["recorded"] == 2 and counts["retries"] == 1
+    name = running[0].user_attrs["function"]
+    assert any(m.startswith(f"{name} seed 0: continued from its checkpoint") for m in said), said
+    assert not any((st.path / "checkpoints").iterdir())  # cleared as each result was recorded
+    assert st.status()["finished"]

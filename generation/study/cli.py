@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--time-limit", type=float, help="seconds this worker may run (e.g. the job's wall-time limit): "
                    "it starts no new function when the time left is shorter than its longest function so far")
     w.add_argument("--threads", type=int, help="torch CPU threads")
+    w.add_argument("--checkpoint-every", type=float, default=15.0, metavar="MINUTES",
+                   help="save each run's state in the study folder every MINUTES (default 15; 0: only on a signal); "
+                        "SIGTERM or SIGUSR1 saves it and exits with status 75, and the re-queued trial continues it")
     s = sub.add_parser("status", help="progress and the best functions so far")
     s.add_argument("study", type=Path)
     s.add_argument("--trajectory", action="store_true", help="also every record in order, with the best so far")
@@ -131,8 +134,17 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         data = load_data(study.config.recipe, args.data_root)
-        counts = work(study, data=data, device=device, worker=args.worker, max_functions=args.max_functions,
-                      time_limit_s=args.time_limit, log=lambda m: print(m, flush=True))
+        from generation.checkpoint import EXIT_REQUEUE, Preempted, install_stop_signals
+
+        install_stop_signals()
+        try:
+            counts = work(study, data=data, device=device, worker=args.worker, max_functions=args.max_functions,
+                          time_limit_s=args.time_limit,
+                          checkpoint_every_s=args.checkpoint_every * 60 if args.checkpoint_every > 0 else None,
+                          log=lambda m: print(m, flush=True))
+        except Preempted as e:
+            print(f"{e}; exiting with status {EXIT_REQUEUE} (requeue this job to continue)", flush=True)
+            return EXIT_REQUEUE
         print(f"worker done: {counts}; {study.status()}", flush=True)
         return 0
     except (StudyError, KeyError, ValueError, FileNotFoundError) as e:

@@ -18,9 +18,15 @@ __all__ = ["work"]
 
 
 def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, max_functions: int | None = None,
-         time_limit_s: float | None = None, poll_s: float | None = None, log=print) -> dict:
+         time_limit_s: float | None = None, poll_s: float | None = None, checkpoint_every_s: float | None = 900.0,
+         log=print) -> dict:
     """Ask, train, tell until the study is finished (or ``max_functions`` are recorded, or the time left
-    of ``time_limit_s`` is shorter than the longest function this worker has trained); returns counts."""
+    of ``time_limit_s`` is shorter than the longest function this worker has trained); returns counts.
+
+    Each function's runs keep checkpoints in the study folder (``checkpoints/``, every ``checkpoint_every_s``
+    seconds and on SIGTERM/SIGUSR1, after which :class:`generation.checkpoint.Preempted` propagates and the
+    trial stays running): when the trial is re-queued (its heartbeat stops), the worker that trains it again
+    continues from there, on any node that sees the study folder."""
     cfg = study.config
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     poll = poll_s if poll_s is not None else min(30.0, cfg.heartbeat_s)
@@ -29,21 +35,25 @@ def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, 
     beats = hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None
     with quiet_optuna():
         return _work(study, ost, storage, beats, data=data, device=device, worker=worker,
-                     max_functions=max_functions, time_limit_s=time_limit_s, poll=poll, log=log)
+                     max_functions=max_functions, time_limit_s=time_limit_s, poll=poll,
+                     checkpoint_every_s=checkpoint_every_s, log=log)
 
 
 def _work(study: Study, ost, storage, beats: bool, *, data, device, worker, max_functions, time_limit_s, poll,
-          log) -> dict:
+          checkpoint_every_s, log) -> dict:
     import optuna
     from optuna.trial import TrialState
 
     from actbench.table.results import aggregate
-    from generation.worker import compute_result
+    from generation.checkpoint import STOP, Preempted
+    from generation.worker import checkpoint_folder, compute_result, finish_checkpoints
 
     cfg = study.config
     counts = {"recorded": 0, "failed": 0, "discarded": 0, "retries": 0, "refused": 0}
     t_start, longest = time.monotonic(), 0.0
     while max_functions is None or counts["recorded"] + counts["failed"] < max_functions:
+        if STOP.requested:
+            raise Preempted(f"{worker}: stopped on {STOP.signal} between functions")
         if time_limit_s is not None and time.monotonic() - t_start + longest > time_limit_s:
             log(f"{worker}: stopping: {time_limit_s - (time.monotonic() - t_start):.0f} s left of the time limit, "
                 f"the longest function took {longest:.0f} s")
@@ -88,9 +98,16 @@ def _work(study: Study, ost, storage, beats: bool, *, data, device, worker, max_
         if hb:
             hb.start()
         t_fn = time.monotonic()
+        folder = checkpoint_folder(study.path / "checkpoints", name)
         try:
-            result, buf = compute_result(cfg.recipe, name, data, device,
+            result, buf = compute_result(cfg.recipe, name, data, device, checkpoints=folder,
+                                         checkpoint_every_s=checkpoint_every_s, log=log,
                                          extra={"study": {"name": cfg.name, "worker": worker, "trial": trial.number}})
+        except Preempted:  # the trial stays running: its heartbeat stops, and its retry continues the checkpoint
+            if hb:
+                hb.stop.set()
+                hb.join()
+            raise
         except Exception as e:  # one bad function must not stop the worker
             if hb:
                 hb.stop.set()
@@ -118,6 +135,7 @@ def _work(study: Study, ost, storage, beats: bool, *, data, device, worker, max_
             counts["discarded"] += 1  # failed as stale while we trained; its retry trains it again
             log(f"{worker}: discarded {name}: its trial was failed (no heartbeat for {cfg.grace_s} s) and re-queued")
             continue
+        finish_checkpoints(folder)
         counts["recorded"] += 1
         log(f"{worker}: {name} val_acc {[round(r['val_acc'], 4) for r in result['runs']]}")
         _refresh(study, log)

@@ -8,7 +8,9 @@ uses it), and evaluation (forward only), then one FIM feature (``fim_batch`` ima
 eigen-decompositions, histograms). From those it projects, for this device:
 
 * ``train_h``: one function = seeds x (epochs x training images / train img/s + evaluation of
-  train + val + test / eval img/s);
+  train + val + test / eval img/s), in device-hours: with ``--per-gpu K`` the training throughput is that
+  of one of K runs side by side, and K functions share the device (``packing_gain``: the K runs' images/s
+  over one run's alone);
 * ``fim_s``: one FIM feature;
 * ``precompute_h``: FIM features of ``--fim-n`` functions (the outputs of a whole space are a CPU job:
   docs/performance.md);
@@ -36,7 +38,7 @@ from generation.recipes import Recipe
 from generation.tasks import TASKS, Task
 from generation.train import _loss, _normalise, _optimizer, build_model, fim_for
 
-__all__ = ["measure_task", "project", "task_shape", "time_training"]
+__all__ = ["measure_task", "project", "task_shape", "time_packed", "time_training"]
 
 #: training images per epoch of the standard data sets (ImageNet-1k has 1,281,167; Imagenette 9,469)
 _TRAIN_IMAGES = {"digits": 1_200, "cifar10": 50_000, "cifar100": 50_000, "imagenette": 9_469,
@@ -106,6 +108,31 @@ def time_training(recipe: Recipe, shape, classes: int, device: torch.device, ste
     return train_ips, eval_ips
 
 
+def _packed_child(args, barrier, results) -> None:
+    recipe, shape, classes, device, steps, batch, threads = args
+    torch.set_num_threads(threads)
+    barrier.wait()
+    results.put(time_training(recipe, shape, classes, torch.device(device), steps, batch=batch)[0])
+
+
+def time_packed(recipe: Recipe, shape, classes: int, device: torch.device, steps: int, k: int,
+                batch: int | None = None, threads: int = 1) -> list[float]:
+    """Training images/s of each of ``k`` runs side by side on one device (``--per-gpu k``): ``k`` processes
+    that start timing together. Their sum over a single run's images/s is what packing gains."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # CUDA cannot be forked
+    barrier, results = ctx.Barrier(k), ctx.Queue()
+    procs = [ctx.Process(target=_packed_child, args=((recipe, shape, classes, str(device), steps, batch, threads),
+                                                      barrier, results)) for _ in range(k)]
+    for proc in procs:
+        proc.start()
+    out = [results.get(timeout=1800) for _ in procs]
+    for proc in procs:
+        proc.join()
+    return out
+
+
 def train_flops_per_image(recipe: Recipe, shape, classes: int) -> float:
     """Floating-point operations of one training image: 3 x the forward pass's (the backward pass costs
     about twice the forward), counted by torch's FlopCounterMode on the CPU (matmuls, convolutions and
@@ -122,12 +149,22 @@ def train_flops_per_image(recipe: Recipe, shape, classes: int) -> float:
 
 
 def measure_task(task: Task, device: torch.device, *, steps: int, batch: int | None = None,
-                 fim_batch: int | None = None) -> dict:
+                 fim_batch: int | None = None, per_gpu: int = 1) -> dict:
+    """Measured throughput and one function's hours. With ``per_gpu`` K > 1, the training throughput is that
+    of one of K runs side by side (:func:`time_packed`), ``run_h`` the hours of a run so packed, and
+    ``device_h_per_function`` the device's hours per function (``run_h`` x seeds / K)."""
     recipe = task.recipe
     if fim_batch:
         recipe = recipe.model_copy(update={"fim_batch": fim_batch})
     shape, classes, n_train, n_eval = task_shape(recipe)
     train_ips, eval_ips = time_training(recipe, shape, classes, device, steps, batch=batch)
+    packed = None
+    if per_gpu > 1:
+        threads = max(1, torch.get_num_threads() // per_gpu) if device.type == "cpu" else 1
+        # the run alone is measured as the packed ones are (its own process, the same threads)
+        single_ips = time_packed(recipe, shape, classes, device, steps, 1, batch=batch, threads=threads)[0]
+        packed = time_packed(recipe, shape, classes, device, steps, per_gpu, batch=batch, threads=threads)
+        train_ips = min(packed)
     data = synthetic(max(recipe.fim_batch, 8), shape, classes)
     _sync(device)
     t0 = time.perf_counter()
@@ -140,12 +177,15 @@ def measure_task(task: Task, device: torch.device, *, steps: int, batch: int | N
             "image_passes_per_function": recipe.epochs * n_train * len(recipe.seeds), "batch": batch or recipe.batch_size, "train_img_s": round(train_ips, 1),
             "eval_img_s": round(eval_ips, 1), "epochs": recipe.epochs, "train_images": n_train,
             "seeds": len(recipe.seeds), "run_h": run_s / 3600, "fim_s": fim_s, "fim_batch": recipe.fim_batch,
-            "fim_dims": int(cdf.size), "amp": recipe.amp and device.type == "cuda"}
+            "fim_dims": int(cdf.size), "amp": recipe.amp and device.type == "cuda", "per_gpu": per_gpu,
+            "device_h_per_function": run_s / 3600 * len(recipe.seeds) / per_gpu,
+            **({"single_train_img_s": round(single_ips, 1), "packed_train_img_s": [round(v, 1) for v in packed],
+                "packing_gain": round(sum(packed) / single_ips, 3)} if packed else {})}
 
 
 def project(row: dict, *, fim_n: int, budget: int) -> dict:
     """Add the projections (hours on the measured device) to a measured row."""
-    train_h = row["seeds"] * row["run_h"]
+    train_h = row["seeds"] * row["run_h"] / row.get("per_gpu", 1)  # device-hours: K functions share a device
     return {**row, "train_h": train_h, "precompute_h": fim_n * row["fim_s"] / 3600,
             "study_h": budget * (train_h + row["fim_s"] / 3600),
             "study_pflop": budget * row["image_passes_per_function"] * row["train_gflop_per_image"] / 1e6}
@@ -166,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fim-n", type=int, default=5000, help="FIM features to precompute per task (default 5000)")
     p.add_argument("--budget", type=int, default=100, help="trainings per search study (default 100)")
     p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--per-gpu", type=int, default=1, metavar="K",
+                   help="measure K runs side by side on the device (generation.launch --per-gpu K) and project "
+                        "device-hours with their throughput")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, all cores); with other work "
                    "on the machine give fewer, or CPU figures drop many-fold (docs/performance.md)")
     args = p.parse_args(argv)
@@ -189,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cost: error: unknown task {name!r}; tasks: {', '.join(TASKS)}")
             return 2
         row = project(measure_task(TASKS[name], device, steps=args.steps, batch=args.batch,
-                                   fim_batch=args.fim_batch), fim_n=args.fim_n, budget=args.budget)
+                                   fim_batch=args.fim_batch, per_gpu=args.per_gpu), fim_n=args.fim_n,
+                      budget=args.budget)
         row.update(device=dev, torch=torch.__version__)
         rows.append(row)
         print(f"{name:<18} {row['batch']:>5} {row['train_gflop_per_image']:>9.3g} {row['train_img_s']:>11.0f} "

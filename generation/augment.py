@@ -9,22 +9,25 @@ import torch
 __all__ = ["augment", "mix", "rand_augment"]
 
 
-def augment(x: torch.Tensor, kind: str, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def augment(x: torch.Tensor, kind: str, *, generator: torch.Generator | None = None,
+            cropped: bool = False) -> torch.Tensor:
     """Augment a batch (N, C, H, W) in [0, 1] on its own device.
 
     ``kind``: ``"none"``; ``"crop_flip"`` (pad 4, random crop, horizontal flip: the CIFAR recipes);
     ``"rrc_flip"`` (random-resized crop, scale (0.08, 1), and flip); ``"randaugment"`` (rrc_flip,
-    then RandAugment with n=2, m=6 of 10).
+    then RandAugment with n=2, m=6 of 10). ``cropped``: the images are random-resized crops already (taken
+    from the whole image when decoded: :mod:`generation.images`), so ``rrc_flip`` and ``randaugment`` do not
+    crop again.
     """
     if kind == "none":
         return x
     if kind == "crop_flip":
         return _flip(_pad_crop(x, 4, generator), generator)
+    rrc = (lambda t: t) if cropped else (lambda t: _random_resized_crop(t, (0.08, 1.0), generator))
     if kind == "rrc_flip":
-        return _flip(_random_resized_crop(x, (0.08, 1.0), generator), generator)
+        return _flip(rrc(x), generator)
     if kind == "randaugment":
-        return rand_augment(_flip(_random_resized_crop(x, (0.08, 1.0), generator), generator), n=2, m=6,
-                            generator=generator)
+        return rand_augment(_flip(rrc(x), generator), n=2, m=6, generator=generator)
     raise ValueError(f"unknown augmentation {kind!r}; use none, crop_flip, rrc_flip or randaugment")
 
 

@@ -169,11 +169,13 @@ class RunCheckpoint:
         every_s: save every this many seconds of training (0: at every step, for tests; None: only on a stop).
         stop: the flag that requests a stop (default :data:`STOP`, set by :func:`install_stop_signals`).
         log: where to say what happened.
+        write: whether this process writes the file (False on the other ranks of a data-parallel run, which
+            save at the same steps and read the file rank 0 wrote).
     """
 
     def __init__(self, path: Path, identity: dict, *, every_s: float | None = 900.0,
-                 stop: StopFlag | None = None, log=print) -> None:
-        self.path, self.identity, self.every_s = Path(path), identity, every_s
+                 stop: StopFlag | None = None, log=print, write: bool = True) -> None:
+        self.path, self.identity, self.every_s, self.write = Path(path), identity, every_s, write
         self.stop = STOP if stop is None else stop
         self.log = log
         self._last = time.monotonic()
@@ -201,7 +203,9 @@ class RunCheckpoint:
         return self.stop.requested or (self.every_s is not None and time.monotonic() - self._last >= self.every_s)
 
     def save(self, state: dict) -> None:
-        save_state(self.path, state, self.identity)
+        """Write the state (only where ``write``: rank 0 of a data-parallel run) and restart the clock."""
+        if self.write:
+            save_state(self.path, state, self.identity)
         self._last = time.monotonic()
         self.saves += 1
 

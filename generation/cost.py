@@ -18,8 +18,10 @@ eigen-decompositions, histograms). From those it projects, for this device:
 * ``study_pflop``: the same study's training work in PFLOP (3 x the forward FLOPs per image counted
   by torch's FlopCounterMode, x image passes), a device-independent measure of its size.
 
-Data loading is not timed (the tensors are on the device already): for ImageNet, decoding JPEGs takes
-CPU cores that a real run must provide. Figures hold for the device they were measured on; the
+Data loading is not part of the training throughput (the tensors are on the device already); for tasks
+that decode image files per batch (ImageNet) the cost model measures one core's decoding rate on this
+machine (``decode_img_s_per_core``: random-resized crops of 500 x 375 JPEGs, :func:`generation.images.decode_rate`)
+and says how many cores keep the measured training throughput fed (``cores_to_feed``). Figures hold for the device they were measured on; the
 synthetic data make accuracy meaningless here. ``--batch`` overrides the batch size (a CPU cannot run
 ImageNet batches of 256 in reasonable time; per-image throughput is then measured at that batch).
 """
@@ -179,8 +181,22 @@ def measure_task(task: Task, device: torch.device, *, steps: int, batch: int | N
             "seeds": len(recipe.seeds), "run_h": run_s / 3600, "fim_s": fim_s, "fim_batch": recipe.fim_batch,
             "fim_dims": int(cdf.size), "amp": recipe.amp and device.type == "cuda", "per_gpu": per_gpu,
             "device_h_per_function": run_s / 3600 * len(recipe.seeds) / per_gpu,
+            **_feeding(recipe, train_ips * per_gpu),
             **({"single_train_img_s": round(single_ips, 1), "packed_train_img_s": [round(v, 1) for v in packed],
                 "packing_gain": round(sum(packed) / single_ips, 3)} if packed else {})}
+
+
+def _feeding(recipe: Recipe, train_ips: float) -> dict:
+    """For a recipe that decodes image files per batch: one core's decoding rate here and the cores that keep
+    ``train_ips`` images/s fed (the GPU's appetite over what one core decodes)."""
+    if not recipe.data_kwargs.get("stream"):
+        return {}
+    import math
+
+    from generation.images import decode_rate
+
+    rate = decode_rate(recipe.data_kwargs.get("size", 224))
+    return {"decode_img_s_per_core": round(rate, 1), "cores_to_feed": math.ceil(train_ips / rate)}
 
 
 def project(row: dict, *, fim_n: int, budget: int) -> dict:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import pickle
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +32,10 @@ import numpy as np
 import torch
 
 from generation.augment import augment, mix, rand_augment  # noqa: F401  (re-exported: earlier paths)
+from generation.images import EVAL_RATIO, LazyImages
 
-__all__ = ["DATASETS", "DataNotFoundError", "DataSplits", "LazyImages", "Split", "augment", "load_cifar", "load_data",
+__all__ = ["DATASETS", "DataNotFoundError", "DataSplits", "LazyImages", "Split", "augment", "decode_centre_crop",
+           "load_cifar", "load_data",
            "load_digits", "load_image_folder", "register_dataset", "synthetic"]
 
 
@@ -137,7 +138,7 @@ def load_cifar(root: str | Path, *, classes: int = 10, n_val: int = 5000, seed: 
                       mean, std)
 
 
-def _decode(path: Path, size: int) -> np.ndarray:
+def decode_centre_crop(path: Path, size: int) -> np.ndarray:
     """(3, size, size) uint8: shorter side resized to ``size`` (bilinear), then a center crop."""
     from PIL import Image
 
@@ -152,59 +153,17 @@ def _decode(path: Path, size: int) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
 
 
-class LazyImages:
-    """Image files that look like an (N, 3, size, size) float32 tensor in [0, 1]: indexing with an
-    integer tensor, array or slice decodes just those files (Pillow, in ``threads`` threads).
-    ``prefetch(idx)`` starts decoding a batch in the background; indexing with the same rows then
-    waits for it instead of decoding again (training prefetches the next batch while it computes)."""
-
-    def __init__(self, files: list[Path], size: int, *, threads: int = 8) -> None:
-        self.files, self.size, self.threads = list(files), size, threads
-        self._pool: ThreadPoolExecutor | None = None
-        self._ahead: ThreadPoolExecutor | None = None
-        self._pending: tuple[bytes, object] | None = None
-
-    @property
-    def shape(self) -> tuple[int, int, int, int]:
-        return (len(self.files), 3, self.size, self.size)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def _rows(self, idx) -> np.ndarray:
-        if isinstance(idx, slice):
-            return np.arange(len(self.files))[idx]
-        return np.asarray(idx, dtype=np.int64).reshape(-1)
-
-    def _load(self, rows: np.ndarray) -> torch.Tensor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads)
-        imgs = list(self._pool.map(lambda i: _decode(self.files[int(i)], self.size), rows))
-        return torch.from_numpy(np.stack(imgs).astype(np.float32) / 255.0)
-
-    def prefetch(self, idx) -> None:
-        rows = self._rows(idx)
-        if self._ahead is None:
-            self._ahead = ThreadPoolExecutor(1)  # a pool of its own: its task waits on the decoding pool
-        self._pending = (rows.tobytes(), self._ahead.submit(self._load, rows))
-
-    def __getitem__(self, idx) -> torch.Tensor:
-        rows = self._rows(idx)
-        if self._pending is not None and self._pending[0] == rows.tobytes():
-            future, self._pending = self._pending[1], None
-            return future.result()
-        return self._load(rows)
-
-
 def load_image_folder(root: str | Path, *, size: int = 160, n_val: int = 0, seed: int = 0,
-                      max_per_class: int | None = None, stream: bool = False, threads: int = 8) -> DataSplits:
+                      max_per_class: int | None = None, stream: bool = False, threads: int | None = None) -> DataSplits:
     """An ImageNet-style folder: ``root/train/<class>/*`` and ``root/val/<class>/*``.
 
     Images are resized (shorter side to ``size``, then a center crop) with Pillow. By default the
     ``val`` folder is both the validation and the test split, as in Act-Bench-ViT (Imagenette has
     no separate test set); ``n_val > 0`` holds that many training images out as validation instead.
     Decoding happens once, here, and training reads tensors; with ``stream=True`` (ImageNet) each batch
-    is decoded when it is read (:class:`LazyImages`), and the normalisation statistics are ImageNet's.
+    is decoded when it is read, by the standard ImageNet pipeline (:mod:`generation.images`: random-resized
+    crops of the whole image for training, resize and centre crop for evaluation, uint8 batches, ``threads``
+    decoding threads, default the cores available), and the normalisation statistics are ImageNet's.
     """
     root = Path(root)
     tr, va = root / "train", root / "val"
@@ -235,13 +194,15 @@ def load_image_folder(root: str | Path, *, size: int = 160, n_val: int = 0, seed
         else:
             pva, yva = pte, yte
             desc = f"{root.name}: {len(ytr)} train / {len(yte)} val = test (the val folder)"
-        mk = lambda p, y: Split(LazyImages(p, size, threads=threads), torch.from_numpy(y))
-        return DataSplits(mk(ptr, ytr), mk(pva, yva), mk(pte, yte), len(classes), desc + ", decoded per batch",
+        mk = lambda p, y, train: Split(LazyImages(p, size, train=train, threads=threads), torch.from_numpy(y))
+        return DataSplits(mk(ptr, ytr, True), mk(pva, yva, False), mk(pte, yte, False), len(classes),
+                          desc + ", decoded per batch (training: random-resized crops of the whole image; "
+                          f"evaluation: resize to {round(size / EVAL_RATIO)} px, centre crop {size} px)",
                           (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     def read(folder: Path):
         paths, ys = listing(folder)
-        return np.stack([_decode(p, size) for p in paths]), ys
+        return np.stack([decode_centre_crop(p, size) for p in paths]), ys
 
     xtr, ytr = read(tr)
     xte, yte = read(va)

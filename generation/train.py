@@ -17,6 +17,7 @@ from actbench.table import FimLayer
 from generation.augment import augment, mix
 from generation.checkpoint import Preempted, RunCheckpoint
 from generation.data import DataSplits, Split
+from generation.distributed import SINGLE, Dist
 from generation.fisher import KfacBlock, fim_feature, kfac_factors
 from generation.models import MODELS
 from generation.recipes import Recipe
@@ -71,6 +72,12 @@ def _optimizer(recipe: Recipe, model: torch.nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
+def _to_device(x: torch.Tensor, device) -> torch.Tensor:
+    """A batch on ``device`` as float32 in [0, 1]: uint8 batches (streamed images) are scaled there."""
+    x = x.to(device, non_blocking=True)
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
 def _normalise(x: torch.Tensor, data: DataSplits) -> torch.Tensor:
     mean = torch.tensor(data.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
     std = torch.tensor(data.std, device=x.device, dtype=x.dtype)[None, :, None, None]
@@ -90,21 +97,27 @@ def _loss(recipe: Recipe, logits: torch.Tensor, y: torch.Tensor, *, reduction: s
 
 
 @torch.no_grad()
-def _evaluate(recipe: Recipe, model, split: Split, data: DataSplits, device, batch: int) -> tuple[float, float]:
+def _evaluate(recipe: Recipe, model, split: Split, data: DataSplits, device, batch: int,
+              dist: Dist = SINGLE) -> tuple[float, float]:
+    """(accuracy, mean loss) over a split; under data parallelism each rank evaluates every world-th batch and
+    the sums are reduced."""
     model.eval()
-    correct, total_loss = 0, 0.0
-    for lo in range(0, len(split), batch):
-        x = _normalise(split.x[lo:lo + batch].to(device), data)
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # correct, total loss
+    for k, lo in enumerate(range(0, len(split), batch)):
+        if k % dist.world != dist.rank:
+            continue
+        x = _normalise(_to_device(split.x[lo:lo + batch], device), data)
         y = split.y[lo:lo + batch].to(device)
         logits = model(x).float()
-        total_loss += float(_loss(recipe, logits, y, reduction="none").sum())
-        correct += int((logits.argmax(1) == y).sum())
-    return correct / len(split), total_loss / len(split)
+        sums[1] += _loss(recipe, logits, y, reduction="none").sum().double()
+        sums[0] += (logits.argmax(1) == y).sum()
+    correct, total_loss = dist.sum(sums).tolist()
+    return int(round(correct)) / len(split), total_loss / len(split)
 
 
 def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
               device: str | torch.device = "cpu", curves: bool = True,
-              checkpoint: RunCheckpoint | None = None) -> RunResult:
+              checkpoint: RunCheckpoint | None = None, dist: Dist = SINGLE) -> RunResult:
     """Train from scratch with ``seed`` and evaluate on train (no augmentation), val and test.
 
     With ``curves`` the run also records its learning curve (:attr:`RunResult.curve`): the validation split
@@ -115,12 +128,17 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
     With ``checkpoint`` (:class:`generation.checkpoint.RunCheckpoint`) the run continues from the checkpoint's
     state when there is one, saves its state at step boundaries when the checkpoint says so, and after a
     stop request (a signal) saves and raises :class:`generation.checkpoint.Preempted`. A resumed run ends
-    with the values of an uninterrupted one; ``runtime_s`` and ``epoch_s`` count the seconds of both parts."""
+    with the values of an uninterrupted one; ``runtime_s`` and ``epoch_s`` count the seconds of both parts.
+
+    With ``dist`` (:mod:`generation.distributed`, under torchrun) the run is one of several data-parallel
+    processes: each trains on its slice of every global batch, and every process returns the same result."""
     device = torch.device(device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
+    core = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
+    model = dist.wrap(core, device)  # the model itself in a single process
     opt = _optimizer(recipe, model)
+    dist.check_batch(recipe.batch_size)
     n = len(data.train)
     steps = max(1, n // recipe.batch_size)
     use_amp = recipe.amp and device.type == "cuda"
@@ -131,7 +149,7 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
     state = checkpoint.load() if checkpoint is not None else None
     start_epoch, start_step, carried = 0, 0, 0.0
     if state is not None:
-        model.load_state_dict(state["model"])
+        core.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
@@ -140,8 +158,11 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
         start_epoch, start_step, carried = int(state["epoch"]), int(state["step"]), float(state["seconds"])
         epochs_done, curve = int(state["epochs_done"]), state["curve"]
     t0 = time.perf_counter() - carried
+    images = data.train.x
     for epoch in range(start_epoch, recipe.epochs):
         model.train()
+        if hasattr(images, "set_epoch"):  # crops decoded from files: this run's crops of this epoch
+            images.set_epoch(seed, epoch)
         first = 0
         if state is not None and epoch == start_epoch:  # continue the epoch the checkpoint is in
             perm, first = state["perm"], start_step
@@ -153,30 +174,37 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
             run_correct = torch.zeros((), device=device, dtype=torch.long)
             perm = torch.randperm(n, generator=gen)
         for i in range(first, steps):
-            if checkpoint is not None and checkpoint.due():
+            save = stop = False
+            if checkpoint is not None:  # every rank decides alike: a signal to any rank stops them all
+                save, stop = dist.any(checkpoint.due(), checkpoint.stop.requested, device=device)
+            if save:  # every rank at the same step (rank 0 writes)
                 checkpoint.save({
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": i,
+                    "model": core.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": i,
                     "perm": perm, "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                     "run_loss": run_loss, "run_correct": run_correct, "curve": curve, "epochs_done": epochs_done,
                     "seconds": time.perf_counter() - t0, "epoch_seconds": time.perf_counter() - t_epoch})
-                if checkpoint.stop.requested:
-                    raise Preempted(f"{activation} (seed {seed}) stopped on {checkpoint.stop.signal} at epoch "
+                dist.barrier()
+            if stop:
+                raise Preempted(f"{activation} (seed {seed}) stopped on {checkpoint.stop.signal} at epoch "
                                     f"{epoch + 1}, step {i + 1} of {steps}; checkpoint {checkpoint.path}")
             for group in opt.param_groups:
                 group["lr"] = lr_at(recipe, epoch + i / steps)
-            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
-            if hasattr(data.train.x, "prefetch") and i + 1 < steps:  # decode the next batch meanwhile
-                data.train.x.prefetch(perm[(i + 1) * recipe.batch_size:(i + 2) * recipe.batch_size])
-            x = data.train.x[idx].to(device, non_blocking=True)
+            idx = dist.local(perm[i * recipe.batch_size:(i + 1) * recipe.batch_size])  # this process's slice
+            if hasattr(images, "prefetch") and i + 1 < steps:  # decode the next batch meanwhile
+                images.prefetch(dist.local(perm[(i + 1) * recipe.batch_size:(i + 2) * recipe.batch_size]))
+            x = _to_device(images[idx], device)
             y = torch.nn.functional.one_hot(data.train.y[idx], data.num_classes).float().to(device)
-            x = augment(x, recipe.augment, generator=gen)
+            x, y = dist.gather(x), dist.gather(y)  # the global batch: augmentation draws as one process does
+            x = augment(x, recipe.augment, generator=gen, cropped=getattr(images, "crops_at_decode", False))
             x, y = mix(x, y, mixup=recipe.mixup, cutmix=recipe.cutmix, generator=gen)
+            if dist.parallel:
+                x, y = dist.local(x), dist.local(y)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(_normalise(x, data))
             loss = _loss(recipe, logits, y)
-            if not torch.isfinite(loss):
-                diverged = True
+            if not torch.isfinite(dist.sum(loss.detach().float().clone()) if dist.parallel else loss):
+                diverged = True  # on every rank: the check sees the loss summed over ranks
                 break
             if curve is not None:  # on the device: no synchronisation per step
                 run_loss += loss.detach().float()
@@ -191,11 +219,11 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
         epochs_done = epoch + 1
         if curve is not None:
             seen = steps * recipe.batch_size if n >= recipe.batch_size else n
-            curve["train_loss"].append(float(run_loss) / steps)
-            curve["train_acc"].append(int(run_correct) / seen)
+            curve["train_loss"].append(float(dist.sum(run_loss.clone())) / dist.world / steps)
+            curve["train_acc"].append(int(dist.sum(run_correct.clone())) / seen)
             curve["epoch_s"].append(time.perf_counter() - t_epoch)
             if epochs_done < recipe.epochs:  # the last epoch's are the run's final values, evaluated below
-                va = _evaluate(recipe, model, data.val, data, device, ev)
+                va = _evaluate(recipe, core, data.val, data, device, ev, dist)
                 curve["val_acc"].append(va[0])
                 curve["val_loss"].append(va[1])
     if diverged:
@@ -203,9 +231,9 @@ def train_run(recipe: Recipe, activation: str, data: DataSplits, *, seed: int,
         return RunResult(seed=seed, train_acc=nan, val_acc=nan, test_acc=nan, train_loss=nan, val_loss=nan,
                          test_loss=nan, runtime_s=time.perf_counter() - t0, diverged=True,
                          epochs_completed=epochs_done, curve=curve)
-    tr = _evaluate(recipe, model, data.train, data, device, ev)
-    va = _evaluate(recipe, model, data.val, data, device, ev)
-    te = _evaluate(recipe, model, data.test, data, device, ev)
+    tr = _evaluate(recipe, core, data.train, data, device, ev, dist)
+    va = _evaluate(recipe, core, data.val, data, device, ev, dist)
+    te = _evaluate(recipe, core, data.test, data, device, ev, dist)
     bad = not all(math.isfinite(v) for v in (*tr, *va, *te))
     if curve is not None:
         curve["val_acc"].append(va[0])
@@ -231,7 +259,10 @@ def fim_blocks(recipe: Recipe, activation: str, data: DataSplits, *,
     model = build_model(recipe, activation, data.num_classes, data.train.x.shape[1]).to(device)
     model.train()
     idx = torch.from_numpy(np.random.RandomState(recipe.fim_seed).permutation(len(data.train))[:recipe.fim_batch])
-    x = _normalise(data.train.x[idx].to(device), data)
+    images = data.train.x
+    if getattr(images, "crops_at_decode", False):  # the FIM sees the images as evaluation does: no random crop
+        images = images.evaluation()
+    x = _normalise(_to_device(images[idx], device), data)
     y = data.train.y[idx].to(device)
     return kfac_factors(model, x, y, lambda out, t: _fim_loss(recipe, out, t), convention=recipe.fim_convention)
 

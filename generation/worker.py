@@ -18,6 +18,14 @@ started again loses and duplicates nothing. A function that raises is recorded i
 ``OUT/<key>.failed.json`` (with the traceback) and skipped on resume unless ``--retry-failed``.
 ``generation.merge`` builds a table from the results. With ``--fim-only`` nothing is trained: the
 result has no runs (``"kind": "fim"``), only the FIM feature (for ``generation.precompute``).
+
+Runs checkpoint in ``OUT/checkpoints/<key>/`` every ``--checkpoint-every`` minutes and on SIGTERM or
+SIGUSR1, after which the worker exits with status 75; started again, it continues them where they stopped
+(:mod:`generation.checkpoint`). Under ``torchrun`` every process trains its slice of each run's global batch
+and rank 0 writes (:mod:`generation.distributed`)::
+
+    torchrun --standalone --nproc-per-node 8 -m generation.worker --task imagenet-resnet50 \\
+        --functions chosen.txt --out results/in1k --data-root /datasets/imagenet
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from actbench.lang.space import get_space
 from actbench._version import __version__
 from generation.checkpoint import EXIT_REQUEUE, STOP, Preempted, RunCheckpoint, install_stop_signals, recipe_hash
 from generation.data import DataSplits, load_data
+from generation.distributed import SINGLE, Dist, from_env
 from generation.recipes import Recipe, get_recipe
 from generation.train import fim_for, train_run
 
@@ -107,7 +116,7 @@ def _git_revision() -> str | None:
 
 def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, fim_only: bool = False,
                    extra: dict | None = None, checkpoints: Path | None = None,
-                   checkpoint_every_s: float | None = 900.0, log=print) -> tuple[dict, bytes]:
+                   checkpoint_every_s: float | None = 900.0, log=print, dist: Dist = SINGLE) -> tuple[dict, bytes]:
     """Train every seed (unless ``fim_only``) and compute the FIM feature; returns the result document and
     the FIM feature as .npy bytes, without writing anything.
 
@@ -115,10 +124,15 @@ def compute_result(recipe: Recipe, name: str, data: DataSplits, device: str, *, 
     checkpoint there every ``checkpoint_every_s`` seconds and when a stop is requested (a signal:
     :func:`generation.checkpoint.install_stop_signals`), then raises :class:`generation.checkpoint.Preempted`;
     a finished seed's result is kept there too, so that the function, started again, continues where it
-    stopped. :func:`finish_checkpoints` removes the folder once the result is written."""
+    stopped. :func:`finish_checkpoints` removes the folder once the result is written.
+
+    Under torchrun (``dist``) every process trains its slice of each run; only rank 0 computes the FIM
+    feature and the document (the others return ``({}, b"")``)."""
     t0 = time.perf_counter()
-    runs = [] if fim_only else [_seed_run(recipe, name, data, s, device, checkpoints, checkpoint_every_s, log)
+    runs = [] if fim_only else [_seed_run(recipe, name, data, s, device, checkpoints, checkpoint_every_s, log, dist)
                                 for s in recipe.seeds]
+    if not dist.main:
+        return {}, b""
     cdf, layers = fim_for(recipe, name, data, device=device)
     buf = _npy_bytes(cdf)
     result = {
@@ -150,9 +164,9 @@ def finish_checkpoints(folder: Path | None) -> None:
 
 
 def _seed_run(recipe: Recipe, name: str, data: DataSplits, seed: int, device: str, folder: Path | None,
-              every_s: float | None, log) -> dict:
+              every_s: float | None, log, dist: Dist = SINGLE) -> dict:
     if folder is None:
-        return train_run(recipe, name, data, seed=seed, device=device).model_dump()
+        return train_run(recipe, name, data, seed=seed, device=device, dist=dist).model_dump()
     if STOP.requested:
         raise Preempted(f"{name}: stopped on {STOP.signal} before seed {seed}")
     identity = {"function": name, "seed": seed, "recipe": recipe_hash(recipe), "data": data.description}
@@ -162,13 +176,15 @@ def _seed_run(recipe: Recipe, name: str, data: DataSplits, seed: int, device: st
         if kept.get("identity") == identity:
             return kept["run"]
     folder.mkdir(parents=True, exist_ok=True)
-    ck = RunCheckpoint(folder / f"seed{seed}.npz", identity, every_s=every_s, log=log)
-    run = train_run(recipe, name, data, seed=seed, device=device, checkpoint=ck).model_dump()
+    ck = RunCheckpoint(folder / f"seed{seed}.npz", identity, every_s=every_s, log=log, write=dist.main)
+    run = train_run(recipe, name, data, seed=seed, device=device, checkpoint=ck, dist=dist).model_dump()
     if ck.resumed_from is not None:
         log(f"{name} seed {seed}: continued from its checkpoint at epoch {ck.resumed_from[0] + 1}, "
             f"step {ck.resumed_from[1] + 1}")
-    write_atomic(done, json.dumps({"identity": identity, "run": run}).encode(), fsync=True)
-    ck.clear()
+    if dist.main:
+        write_atomic(done, json.dumps({"identity": identity, "run": run}).encode(), fsync=True)
+        ck.clear()
+    dist.barrier()  # no rank reads the folder while rank 0 changes it
     return run
 
 
@@ -180,12 +196,14 @@ def write_result(out: Path, result: dict, fim_npy: bytes) -> None:
 
 
 def run_one(recipe: Recipe, name: str, data: DataSplits, out: Path, device: str, *, fim_only: bool = False,
-            checkpoint_every_s: float | None = 900.0, log=print) -> dict:
+            checkpoint_every_s: float | None = 900.0, log=print, dist: Dist = SINGLE) -> dict:
     folder = None if fim_only else checkpoint_folder(out / "checkpoints", name)
     result, buf = compute_result(recipe, name, data, device, fim_only=fim_only, checkpoints=folder,
-                                 checkpoint_every_s=checkpoint_every_s, log=log)
-    write_result(out, result, buf)
-    finish_checkpoints(folder)
+                                 checkpoint_every_s=checkpoint_every_s, log=log, dist=dist)
+    if dist.main:
+        write_result(out, result, buf)
+        finish_checkpoints(folder)
+    dist.barrier()
     return result
 
 
@@ -199,9 +217,12 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Path, *, data: DataSplits,
               device: str = "cpu", retry_failed: bool = False, limit: int | None = None, fim_only: bool = False,
-              checkpoint_every_s: float | None = 900.0, log=print) -> dict:
+              checkpoint_every_s: float | None = 900.0, log=print, dist: Dist = SINGLE) -> dict:
     """Run this shard's functions that are not done yet; returns counts. A function interrupted by a signal
-    keeps its checkpoint in ``OUT/checkpoints`` and :class:`generation.checkpoint.Preempted` propagates."""
+    keeps its checkpoint in ``OUT/checkpoints`` and :class:`generation.checkpoint.Preempted` propagates. Under
+    torchrun (``dist``) every process runs the same functions together; rank 0 writes and logs."""
+    if not dist.main:
+        log = lambda m: None  # noqa: E731
     out.mkdir(parents=True, exist_ok=True)
     mine = names[shard[0]::shard[1]]
     counts = {"shard": len(mine), "done_before": 0, "ran": 0, "failed": 0}
@@ -221,10 +242,10 @@ def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Pat
         t0 = time.perf_counter()
         try:
             res = run_one(recipe, name, data, out, device, fim_only=fim_only, checkpoint_every_s=checkpoint_every_s,
-                          log=log)
+                          log=log, dist=dist)
             failed.unlink(missing_ok=True)
             counts["ran"] += 1
-            what = "FIM" if fim_only else f"val_acc {np.round([r['val_acc'] for r in res['runs']], 4).tolist()}"
+            what = "FIM" if fim_only else f"val_acc {np.round([r['val_acc'] for r in res.get('runs', [])], 4).tolist()}"
             log(f"[{shard[0]}/{shard[1]}] {name}: {what} ({time.perf_counter() - t0:.1f} s)")
         except Preempted:
             raise
@@ -233,7 +254,8 @@ def run_shard(recipe: Recipe, names: list[str], shard: tuple[int, int], out: Pat
             record = {"format": RESULT_FORMAT, "name": name, "error": f"{type(e).__name__}: {e}",
                       "traceback": traceback.format_exc(), "recipe": recipe.model_dump(),
                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            write_atomic(failed, json.dumps(record).encode(), fsync=True)
+            if dist.main:
+                write_atomic(failed, json.dumps(record).encode(), fsync=True)
             log(f"[{shard[0]}/{shard[1]}] {name}: FAILED {type(e).__name__}: {e}")
     return counts
 
@@ -287,6 +309,7 @@ def resolve_recipe(args) -> Recipe:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_stop_signals()  # SIGTERM / SIGUSR1: checkpoint at the next step, exit 75
+    dist, args.device = from_env(args.device)  # under torchrun: this process's rank and device
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -298,18 +321,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     _git_revision()  # stamp the revision of the code this process has loaded
-    print(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {plural(len(names), 'function')}, "
-          f"{data.description}, device {args.device}", flush=True)
+    say = (lambda m: print(m, flush=True)) if dist.main else (lambda m: None)
+    ranks = f", {dist.world} data-parallel processes" if dist.parallel else ""
+    say(f"worker {args.shard}: recipe {recipe.name}, {len(names[shard[0]::shard[1]])} of {plural(len(names), 'function')}, "
+        f"{data.description}, device {args.device}{ranks}")
     every = args.checkpoint_every * 60 if args.checkpoint_every > 0 else None
     try:
         counts = run_shard(recipe, names, shard, args.out, data=data, device=args.device,
                            retry_failed=args.retry_failed, limit=args.limit, fim_only=args.fim_only,
-                           checkpoint_every_s=every, log=lambda m: print(m, flush=True))
+                           checkpoint_every_s=every, log=say, dist=dist)
     except Preempted as e:
-        print(f"worker {args.shard}: {e}; exiting with status {EXIT_REQUEUE} (requeue this job to continue)",
-              flush=True)
+        say(f"worker {args.shard}: {e}; exiting with status {EXIT_REQUEUE} (requeue this job to continue)")
         return EXIT_REQUEUE
-    print(f"worker {args.shard}: {counts}", flush=True)
+    say(f"worker {args.shard}: {counts}")
     return 0
 
 

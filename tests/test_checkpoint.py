@@ -108,7 +108,7 @@ def _worker(out: Path, functions: Path, recipe: Path, *extra: str) -> subprocess
 
 
 def test_a_real_signal_checkpoints_and_the_requeued_worker_continues(tmp_path):
-    recipe = get_recipe("digits").model_copy(update={"epochs": 4, "seeds": (0, 1)})
+    recipe = get_recipe("digits").model_copy(update={"epochs": 3, "seeds": (0, 1)})
     (tmp_path / "recipe.json").write_text(recipe.model_dump_json())
     (tmp_path / "f.txt").write_text("swish(x)\n")
     key = result_key("swish(x)")
@@ -129,10 +129,8 @@ def test_a_real_signal_checkpoints_and_the_requeued_worker_continues(tmp_path):
     assert again.returncode == 0, log2
     assert "seed 1: continued from its checkpoint" in log2
     assert not (out / "checkpoints" / key).exists()  # cleared once the result is written
-    whole = _worker(tmp_path / "whole", tmp_path / "f.txt", tmp_path / "recipe.json")
-    assert whole.communicate(timeout=300)[0] and whole.returncode == 0
     a = json.loads((out / f"{key}.json").read_text())
-    b = json.loads((tmp_path / "whole" / f"{key}.json").read_text())
-    assert a["fim_sha256"] == b["fim_sha256"]
-    for ra, rb in zip(a["runs"], b["runs"], strict=True):
-        _same_run(ra, rb)
+    torch.set_num_threads(1)  # as the worker ran (--threads 1)
+    data = load_data(recipe, None)
+    for ra, seed in zip(a["runs"], recipe.seeds, strict=True):  # each run as if never interrupted
+        _same_run(ra, train_run(recipe, "swish(x)", data, seed=seed).model_dump())

@@ -48,6 +48,14 @@ def test_launcher_refuses_bad_packing(capsys):
         launch_main(["--gpus", "0", "--part", "3/2", "--", "--out", "o"])
 
 
+def _tiny_recipe(tmp_path: Path) -> str:
+    from generation.recipes import get_recipe
+
+    path = tmp_path / "tiny.json"  # the digits recipe, shorter: a recipe file in place of a task name
+    path.write_text(get_recipe("digits").model_copy(update={"epochs": 3, "seeds": (0,)}).model_dump_json())
+    return str(path)
+
+
 def _fake_slurm(tmp_path: Path) -> tuple[Path, dict]:
     """A bin folder with a stand-in ``scontrol`` (records its arguments) and ``python`` (this interpreter)."""
     bin_dir = tmp_path / "bin"
@@ -69,7 +77,8 @@ def test_array_template_passes_the_time_limit_signal_and_requeues(tmp_path):
     log, env = _fake_slurm(tmp_path)
     (tmp_path / "f.txt").write_text("swish(x)\ntanh(x)\n")  # one function per worker
     out = tmp_path / "out"
-    cmd = ["bash", "generation/slurm/actbench-array.sbatch", "digits", f"@{tmp_path / 'f.txt'}", str(out), "unused",
+    cmd = ["bash", "generation/slurm/actbench-array.sbatch", _tiny_recipe(tmp_path), f"@{tmp_path / 'f.txt'}", str(out),
+           "unused",
            "--checkpoint-every", "0.0005"]
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
@@ -128,3 +137,31 @@ def test_cost_model_counts_packed_runs(monkeypatch):
     assert row["packing_gain"] == pytest.approx(1.2) and row["single_train_img_s"] == 1000.0
     assert row["train_h"] == pytest.approx(row["seeds"] * row["run_h"] / 2)
     assert row["device_h_per_function"] == pytest.approx(row["train_h"])
+
+
+def test_ddp_template_stops_torchrun_on_the_time_limit_signal_and_requeues(tmp_path):
+    """The one-node data-parallel template, run by bash with two CPU processes under torchrun: SIGUSR1 to
+    the job becomes SIGTERM to torchrun, which passes it to its processes; they stop at the same step, rank 0
+    has checkpointed, and the script requeues the job. Run again, the function finishes from the checkpoint."""
+    log, env = _fake_slurm(tmp_path)
+    env.update(ACTBENCH_GPUS="2", OMP_NUM_THREADS="1")
+    (tmp_path / "f.txt").write_text("swish(x)\n")
+    out = tmp_path / "out"
+    cmd = ["bash", "generation/slurm/actbench-ddp.sbatch", _tiny_recipe(tmp_path), f"@{tmp_path / 'f.txt'}", str(out),
+           "unused",
+           "--checkpoint-every", "0.0005"]
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ck = out / "checkpoints" / result_key("swish(x)") / "seed0.npz"
+    deadline = time.monotonic() + 180
+    while not ck.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ck.exists(), p.communicate()[0]
+    p.send_signal(signal.SIGUSR1)
+    text = p.communicate(timeout=180)[0]
+    assert p.returncode != 0 and log.read_text().split() == ["requeue", "4242"], text
+    assert "stopped on SIGTERM" in text and ck.exists() and not (out / f"{result_key('swish(x)')}.json").exists()
+    log.unlink()
+    again = subprocess.run(cmd[:-2], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "continued from its checkpoint" in again.stdout and not log.exists()
+    assert (out / f"{result_key('swish(x)')}.json").exists()

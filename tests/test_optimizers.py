@@ -39,14 +39,14 @@ def test_smac_stops_on_distinct_functions_and_never_sees_nan(mini, tmp_path):
 def test_smac_multi_fidelity_facade_runs_on_epochs(mini, tmp_path):
     from smac import MultiFidelityFacade, Scenario
 
-    objective = Objective(mini, max_evaluations=15)
+    objective = Objective(mini, max_evaluations=8)
     scenario = Scenario(objective.get_configuration_space(), deterministic=True, n_trials=300, min_budget=1,
                         max_budget=mini.epochs, output_directory=tmp_path / "smac", seed=0)
     smac = MultiFidelityFacade(scenario, objective.smac_multifidelity, callbacks=[objective.stopper],
                                overwrite=True, logging_level=40)
     smac.optimize()
     budgets = {k.budget for k in smac.runhistory}
-    assert objective.budget.evaluations == 15 and len(budgets) > 1  # fractional SMAC budgets were whole epochs
+    assert objective.budget.evaluations == 8 and len(budgets) > 1  # fractional SMAC budgets were whole epochs
 
 
 def test_syne_tune_blackbox_holds_the_tables_values(mini):

@@ -513,20 +513,23 @@ def test_a_preempted_worker_leaves_a_checkpoint_that_the_retry_continues(tmp_pat
 
     st = _study(tmp_path, budget=3)
     data = load_data(TINY, None)
-    save = checkpoint.RunCheckpoint.save
+    due = checkpoint.RunCheckpoint.due
+    steps = len(data.train) // TINY.batch_size * TINY.epochs  # one function's steps (one seed)
+    calls = {"n": 0}
 
-    def save_then_stop(self, state):  # the signal lands during the second function's run
-        save(self, state)
-        if len(list((st.path / "checkpoints").glob("*"))) and recorded(st.trials())[0] and self.saves == 15:
+    def due_then_stop(self):  # the signal lands 15 steps into the second function's run
+        calls["n"] += 1
+        if calls["n"] == steps + 15:
             checkpoint.STOP.request("SIGTERM")
+        return due(self)
 
-    monkeypatch.setattr(checkpoint.RunCheckpoint, "save", save_then_stop)
+    monkeypatch.setattr(checkpoint.RunCheckpoint, "due", due_then_stop)
     try:
         with pytest.raises(checkpoint.Preempted, match="stopped on SIGTERM"):
-            work(st, data=data, worker="A", checkpoint_every_s=0, log=lambda m: None)
+            work(st, data=data, worker="A", checkpoint_every_s=None, log=lambda m: None)
     finally:
         checkpoint.STOP.clear()
-    monkeypatch.setattr(checkpoint.RunCheckpoint, "save", save)
+    monkeypatch.setattr(checkpoint.RunCheckpoint, "due", due)
     running = [t for t in st.trials() if t.state == TrialState.RUNNING]
     assert len(running) == 1 and list((st.path / "checkpoints").glob("*/seed0.npz"))
     time.sleep(st.config.grace_s + 1)  # A's heartbeat is older than the grace period: its trial is re-queued
@@ -537,3 +540,26 @@ def test_a_preempted_worker_leaves_a_checkpoint_that_the_retry_continues(tmp_pat
     assert any(m.startswith(f"{name} seed 0: continued from its checkpoint") for m in said), said
     assert not any((st.path / "checkpoints").iterdir())  # cleared as each result was recorded
     assert st.status()["finished"]
+
+
+def test_reading_a_study_again_and_again_holds_no_database_connections(tmp_path, postgres_url):
+    """``ActBench(study_folder)`` in a loop (a dashboard, a notebook, the kill test's reader) closes its
+    connections each time: the server's count of clients does not grow (it used to by one per read, until
+    PostgreSQL refused clients)."""
+    import psycopg2
+
+    st = _study(tmp_path, budget=10, storage=postgres_url, name=f"read-{uuid.uuid4().hex[:8]}")
+    ost = st.optuna_study()
+    trial, row = _ask(st, ost)
+    _record(ost, trial, st.candidates[row], 0.5)  # SYNTHETIC values (_fake): nothing is trained
+    dsn = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+
+    def clients() -> int:
+        with contextlib.closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cur.fetchone()[0]
+
+    before = clients()
+    for _ in range(15):
+        assert len(ActBench(st.path)) == 1
+    assert clients() - before <= 1

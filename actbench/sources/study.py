@@ -29,7 +29,7 @@ import numpy as np
 from actbench.base.errors import ActBenchError, MissingExtraError, StudyRecordError, StudyStorageError
 from actbench.base.text import clip, mask_url, printable
 
-__all__ = ["STUDY_FILE", "TABLE_FILE", "is_study", "open_storage", "read_config", "recorded", "storage_url",
+__all__ = ["STUDY_FILE", "TABLE_FILE", "close_storage", "is_study", "open_storage", "read_config", "recorded", "storage_url",
            "study_table"]
 
 STUDY_FILE = "study.json"
@@ -144,12 +144,13 @@ def _rdb(optuna, url: str, *, heartbeat_s, grace_s, max_retry, read_only: bool):
         return optuna.storages.RDBStorage(url, **kwargs)
 
 
-def load_study(folder: str | os.PathLike, cfg: dict[str, Any] | None = None, **storage_kw):
-    """The study's ``optuna.Study`` (no sampler: for reading)."""
+def load_study(folder: str | os.PathLike, cfg: dict[str, Any] | None = None, *, storage=None, **storage_kw):
+    """The study's ``optuna.Study`` (no sampler: for reading), on ``storage`` when given (an opened
+    :func:`open_storage`), else on a storage opened with ``storage_kw``."""
     optuna = _optuna()
     cfg = read_config(folder) if cfg is None else cfg
     url = storage_url(folder, cfg)
-    storage = open_storage(url, **storage_kw)
+    storage = open_storage(url, **storage_kw) if storage is None else storage
     try:
         return optuna.load_study(study_name=cfg["name"], storage=storage)
     except KeyError as e:
@@ -207,15 +208,29 @@ def study_table(folder: str | os.PathLike) -> Path:
     """
     folder = Path(folder)
     cfg = read_config(folder)
-    study = load_study(folder, cfg, read_only=True)  # a reader creates and migrates nothing
+    storage = open_storage(storage_url(folder, cfg), read_only=True)  # a reader creates and migrates nothing
     try:
-        return _study_table(folder, cfg, study)
+        return _study_table(folder, cfg, load_study(folder, cfg, storage=storage))
     except (StudyRecordError, FileNotFoundError):
         raise
     except Exception as e:  # noqa: BLE001 - a database damaged past its first pages fails only when read
         if isinstance(e, ActBenchError):
             raise
         raise StudyStorageError(_storage_message(storage_url(folder, cfg), e)) from e
+    finally:
+        close_storage(storage)
+
+
+def close_storage(storage) -> None:
+    """Close a storage's database connections (an RDB storage's engine keeps a pool of them open: a process
+    that opens a study table again and again would otherwise hold one more connection each time, until the
+    server refuses clients)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        remove = getattr(storage, "remove_session", None)
+        if remove is not None:
+            remove()
+        engine.dispose()
 
 
 def _study_table(folder: Path, cfg: dict[str, Any], study) -> Path:

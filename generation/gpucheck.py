@@ -14,8 +14,9 @@ Checks, each against the CPU with the same seeds and inputs (TF32 off for the co
 4. **A checkpointed run**: a short digits run interrupted after a few steps and continued on the device,
    beside the uninterrupted one.
 5. **Throughput** of every task (training and evaluation images/s, one FIM feature, projected hours, as
-   ``generation.cost`` measures them) and, for the CIFAR-size tasks, of 2 and 4 runs side by side
-   (``--per-gpu``). ``--quick`` measures the digits task only, with few steps.
+   ``generation.cost`` measures them) and, for the CIFAR-size tasks (digits, All-CNN-C, ResNet-56), of 2 and 4
+   runs side by side (``--per-gpu``); the JSON is rewritten after every task, and no task starts in the last
+   45 s of the budget. ``--quick`` measures the digits task only, with few steps.
 
 One JSON (``-o``, default ``gpucheck.json``): the machine (GPU, driver, CUDA, cuDNN, torch), every check with
 its figures and verdict, the throughput rows, and the seconds each part took; it is rewritten after every
@@ -172,15 +173,24 @@ def check_resume(device: torch.device, tmp: Path, epochs: int) -> dict:
             "exact": all(v == 0 for v in diffs.values()), "passed": worst <= TOL["resume_rel"]}
 
 
-def throughput(device: torch.device, names, *, steps: int, packs, batch: int | None) -> list[dict]:
-    from generation.cost import measure_task, project
+#: the CIFAR-size tasks whose runs are measured side by side (``--per-gpu``)
+PACKED = ("digits", "cnn", "resnet")
 
-    rows = []
+
+def throughput(device: torch.device, names, *, steps: int, packs, batch: int | None, deadline: float | None = None,
+               rows: list | None = None, on_row=None) -> list[dict]:
+    """Each task's measured throughput (``generation.cost``), and for :data:`PACKED` tasks the gain of runs side
+    by side; ``on_row`` is called after every task (the JSON is rewritten), and no task starts after
+    ``deadline`` (``time.monotonic()``): the tasks left are named in the last row's place."""
+    from generation.cost import measure_task, project, task_shape, time_packed
+
+    rows = [] if rows is None else rows
     for name in names:
+        if deadline is not None and time.monotonic() > deadline:
+            rows.append({"task": name, "skipped": "the time budget is spent"})
+            continue
         row = project(measure_task(TASKS[name], device, steps=steps, batch=batch), fim_n=5000, budget=100)
-        if name in ("digits", "cnn", "resnet", "cifar100-cnn", "cifar100-resnet"):
-            from generation.cost import task_shape, time_packed
-
+        if name in PACKED and packs:
             shape, classes, _, _ = task_shape(TASKS[name].recipe)
             one = time_packed(TASKS[name].recipe, shape, classes, device, steps, 1, batch=batch)[0]
             row["alone_train_img_s"] = round(one, 1)  # measured as the packed runs are: its own process
@@ -189,6 +199,8 @@ def throughput(device: torch.device, names, *, steps: int, packs, batch: int | N
                 row[f"packed{k}_train_img_s"] = [round(v, 1) for v in per]
                 row[f"packing_gain_{k}"] = round(sum(per) / one, 3)
         rows.append(row)
+        if on_row is not None:
+            on_row()
     return rows
 
 
@@ -216,8 +228,9 @@ def run_checks(device: torch.device, out: Path, *, quick: bool, budget_s: float,
         if device.type == "cuda":  # as training runs: TF32 and cuDNN's autotuner on
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
-        doc["throughput"].extend(throughput(device, names, steps=3 if quick else 20, packs=(2,) if quick else (2, 4),
-                                            batch=16 if quick and device.type == "cpu" else None))
+        throughput(device, names, steps=3 if quick else 20, packs=(2,) if quick else (2, 4),
+                   batch=16 if quick and device.type == "cpu" else None, deadline=t_start + budget_s - 45,
+                   rows=doc["throughput"], on_row=write)
 
     parts.append(("throughput", speed))
     for name, part in parts:
@@ -249,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = ", ".join(f"{k} {v:.2e}" for k, v in c.items() if isinstance(v, float))
         print(f"{'ok  ' if c['passed'] else 'FAIL'} {c['check']}: {figures}")
     for r in doc["throughput"]:
+        if "skipped" in r:
+            print(f"{r['task']}: not measured ({r['skipped']})")
+            continue
         gains = ", ".join(f"{k} {v}" for k, v in r.items() if k.startswith("packing_gain"))
         print(f"{r['task']}: train {r['train_img_s']:.0f} img/s, eval {r['eval_img_s']:.0f} img/s, FIM {r['fim_s']:.2f} s"
               f"{', ' + gains if gains else ''}")

@@ -155,3 +155,16 @@ def test_ddp_template_stops_torchrun_on_the_time_limit_signal_and_requeues(tmp_p
     assert p.returncode != 0 and log.read_text().split() == ["requeue", "4242"], text
     assert "stopped on SIGTERM" in text and ck.exists() and not (out / f"{result_key('swish(x)')}.json").exists()
     # a two-process run continued from its checkpoint: tests/test_distributed.py
+
+
+def test_gpucheck_starts_no_task_after_its_deadline():
+    import time as _time
+
+    import torch
+
+    from generation.gpucheck import throughput
+
+    rows = throughput(torch.device("cpu"), ["digits", "cnn"], steps=1, packs=(2,), batch=4,
+                      deadline=_time.monotonic() - 1)
+    assert rows == [{"task": "digits", "skipped": "the time budget is spent"},
+                    {"task": "cnn", "skipped": "the time budget is spent"}]

@@ -352,10 +352,10 @@ class ActBench:
         if params:
             each = [params_of(self, r) for r in range(len(self))]
             cols = {p: [e[p] for e in each] for p in each[0]} if each else {}
-        if equivalents:
-            cols = {**(cols or {}), "equivalents": [tuple(self.resolver.equivalents(r)) for r in range(len(self))]}
+        eq = [tuple(self.resolver.equivalents(r)) for r in range(len(self))] if equivalents else None
         return summary_frame(t.names, t.metrics, self._row_diverged, np.bincount(rows, minlength=len(self)),
-                             per_seed=self._per_seed if per_seed else None, seeds=seeds, params=cols)
+                             per_seed=self._per_seed if per_seed else None, seeds=seeds, params=cols,
+                             equivalents=eq)
 
     def elapsed(self, rows=None) -> np.ndarray:
         """(n_rows, n_seeds, n_epochs) simulated seconds from the start of each run to the end of each epoch

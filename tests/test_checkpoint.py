@@ -134,3 +134,23 @@ def test_a_real_signal_checkpoints_and_the_requeued_worker_continues(tmp_path):
     data = load_data(recipe, None)
     for ra, seed in zip(a["runs"], recipe.seeds, strict=True):  # each run as if never interrupted
         _same_run(ra, train_run(recipe, "swish(x)", data, seed=seed).model_dump())
+
+
+def test_what_a_checkpoint_cannot_hold_or_read_is_refused(tmp_path):
+    with pytest.raises(TypeError, match="a checkpoint holds tensors"):
+        save_state(tmp_path / "c.npz", {"bad": object()}, {})
+    np.savez(tmp_path / "other.npz", __meta__=np.frombuffer(b'{"format": "something-else"}', dtype=np.uint8))
+    with pytest.raises(ValueError, match="not a checkpoint of this format"):
+        load_state(tmp_path / "other.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_state(tmp_path / "junk.npz")
+
+
+def test_a_global_batch_that_does_not_split_is_refused():
+    from generation.distributed import SINGLE, Dist
+
+    assert SINGLE.check_batch(7) == 7 and Dist(1, 4).check_batch(256) == 64
+    with pytest.raises(ValueError, match="does not split over 3 processes"):
+        Dist(0, 3).check_batch(128)
+    assert Dist(1, 2).local(torch.arange(8)).tolist() == [4, 5, 6, 7]

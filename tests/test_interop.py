@@ -228,3 +228,46 @@ def test_curves_frame_and_elapsed_match_the_arrays(mini):
     whole = mini.curves_frame(columns=["val_acc"])
     assert len(whole) == len(mini) * 3 * 10 and list(whole.columns) == ["function", "row", "seed", "epoch", "val_acc"]
     assert mini.budget.evaluations == 0
+
+
+def _no_curves(tmp_path):
+    """A SYNTHETIC two-row table without learning curves (written here; not the paper's data)."""
+    from actbench.table import Provenance, TableInfo, TableWriter
+
+    path = tmp_path / "flat.h5"
+    prov = Provenance.now(source="test-fixture", description="synthetic values for this test")
+    with TableWriter(path, info=TableInfo(benchmark="flat", space="act-bench", n_seeds=1), provenance=prov) as w:
+        w.add("add(relu(x),zero(x))", {"val_acc": 0.9, "test_acc": 0.89, "runtime_s": 60.0})
+        w.add("mul(tanh(x),sigmoid(x))", {"val_acc": 0.8, "test_acc": 0.79, "runtime_s": 50.0})
+    return ActBench(path)
+
+
+def test_bad_arguments_and_fidelities_say_what_to_do(mini, tmp_path):
+    with pytest.raises(ValueError, match="max_evaluations must be at least 1"):
+        Objective(mini, max_evaluations=0)
+    obj = Objective(mini)
+    with pytest.raises(TypeError, match="a configuration is a function name, a dict"):
+        obj(3.5)
+    with pytest.raises(ValueError, match=r"a fidelity is \{'epoch': k\}"):
+        obj.evaluate("swish(x)", {"epochs": 3})
+    flat = _no_curves(tmp_path)
+    assert Objective(flat)("relu(x)") == pytest.approx(0.1) and Objective(flat).fidelity_range is None
+    with pytest.raises(ValueError, match="no learning curves, so no fidelity"):
+        Objective(flat).evaluate("relu(x)", 1)
+    with pytest.raises(ValueError, match="no learning curves, so no fidelity"):
+        fidelity_space(flat)
+    from actbench.interop import syne_tune_blackbox
+
+    with pytest.raises(ValueError, match="needs values per epoch"):
+        syne_tune_blackbox(flat)
+    with pytest.raises(ValueError, match="export it with form='index'"):  # the table lacks the space's functions
+        syne_tune_blackbox(_with_curves_missing_rows(tmp_path))
+
+
+def _with_curves_missing_rows(tmp_path):
+    """A stand-in for a table of the act-bench space with learning curves whose resolver answers no name (every
+    slot combination missing): what the export reads before any value."""
+    import types
+
+    return types.SimpleNamespace(epochs=10, name="subset", info=ActBench("mini").info,
+                                 resolver=types.SimpleNamespace(find=lambda name: None))

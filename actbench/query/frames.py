@@ -19,11 +19,12 @@ __all__ = ["curves_frame", "summary_frame"]
 
 def summary_frame(names: list[str], metrics: dict[str, np.ndarray], diverged: np.ndarray, n_equivalents: np.ndarray,
                   *, per_seed: dict[str, np.ndarray] | None = None, seeds: list[int] | None = None,
-                  params: dict[str, list] | None = None) -> pd.DataFrame:
+                  params: dict[str, list] | None = None, equivalents: list[tuple[str, ...]] | None = None
+                  ) -> pd.DataFrame:
     """One row per function (index: representative names): the aggregated metrics, ``diverged``,
     ``n_equivalents``; with ``per_seed`` one column per metric and seed (``val_acc_seed0`` ...) and
-    ``diverged_seed0`` ...; with ``params`` one column per parameter (the operator slots of each row; an
-    ``equivalents`` entry is kept as given: a tuple of names per row)."""
+    ``diverged_seed0`` ...; with ``params`` one column per parameter (the operator slots of each row); with
+    ``equivalents`` a column of the names equivalent to each row (a tuple per row)."""
     import pandas as pd
 
     cols: dict[str, object] = {c: metrics[c] for c in METRICS}
@@ -34,7 +35,9 @@ def summary_frame(names: list[str], metrics: dict[str, np.ndarray], diverged: np
             for c in (*METRICS, "diverged"):
                 cols[f"{c}_seed{s}"] = per_seed[c][:, j]
     for p, values in (params or {}).items():
-        cols[p] = values if p == "equivalents" else pd.Categorical(values)
+        cols[p] = pd.Categorical(values)
+    if equivalents is not None:
+        cols["equivalents"] = equivalents
     return pd.DataFrame(cols, index=pd.Index(names, name="function"))
 
 

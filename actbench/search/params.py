@@ -22,8 +22,6 @@ except ImportError as e:  # pragma: no cover - exercised by a test that hides op
 
 __all__ = ["INDEX_PARAM", "configspace", "name_of", "params_of", "row_of_trial", "search_space"]
 
-OPTUNA_SAMPLERS = ("tpe", "random", "knr", "rf", "svr")
-
 #: The table row a trial's parameters name, or None (:func:`actbench.query.slots.row_of_params`).
 row_of_trial = row_of_params
 

@@ -196,6 +196,9 @@ class RunCheckpoint:
             self.log(f"checkpoint {self.path} set aside as {refused.name}: {e}; the run starts from the beginning")
             return None
         self.resumed_from = (int(state["epoch"]), int(state["step"]))
+        what = f"{self.identity.get('function', '?')} seed {self.identity.get('seed', '?')}"
+        self.log(f"{what}: continuing from its checkpoint at epoch {self.resumed_from[0] + 1}, "
+                 f"step {self.resumed_from[1] + 1}")
         return state
 
     def due(self) -> bool:

@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_gpu < 1:
         p.error("--per-gpu must be at least 1")
     worker_args = argv[cut + 1:]
+    if any(a == "--device" or a.startswith("--device=") for a in worker_args):
+        print("launch: error: the launcher chooses each worker's device: use --gpus for CUDA workers or --procs "
+              "for CPU workers, not --device after --", file=sys.stderr)
+        return 2
     if args.study is None and "--out" not in worker_args:
         print("launch: error: the worker arguments need --out", file=sys.stderr)
         return 2

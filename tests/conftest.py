@@ -30,3 +30,13 @@ def postgres_url():
 
     with running_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A one-node Slurm cluster started for the test session (Debian's munge and Slurm packages; `.ci/run`
+    installs them when absent): :class:`slurm_cluster.Cluster`."""
+    from slurm_cluster import running_cluster
+
+    with running_cluster() as cluster:
+        yield cluster

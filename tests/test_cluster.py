@@ -1,5 +1,6 @@
-"""What a GPU cluster needs, proven on the CPU: several workers per GPU (the launcher's plan), the Slurm
-templates' signal handling and requeue (run with bash, with a stand-in for scontrol that records its call),
+"""What a GPU cluster needs, proven on the CPU: several workers per GPU (the launcher's plan), the one-node
+data-parallel template's signal handling and requeue (run with bash, with a stand-in for scontrol that records
+its call; the other templates are submitted to a real Slurm in tests/test_slurm.py),
 the cost model's packed runs, and the prepared GPU check (``python -m generation.gpucheck --device cpu
 --quick``)."""
 
@@ -42,6 +43,8 @@ def test_per_gpu_packs_workers_and_parts_number_shards_globally():
 
 
 def test_launcher_refuses_bad_packing(capsys):
+    assert launch_main(["--procs", "1", "--", "--out", "o", "--device", "cuda"]) == 2
+    assert "the launcher chooses each worker's device" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         launch_main(["--gpus", "0", "--per-gpu", "0", "--", "--out", "o"])
     with pytest.raises(SystemExit):
@@ -66,31 +69,8 @@ def _fake_slurm(tmp_path: Path) -> tuple[Path, dict]:
     (bin_dir / "python").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
            "SLURM_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "1",
-           "ACTBENCH_DEVICE": "cpu", "ACTBENCH_PER_GPU": "2"}
+           "ACTBENCH_DEVICE": "cpu"}
     return tmp_path / "scontrol.log", env
-
-
-def test_array_template_passes_the_time_limit_signal_and_requeues(tmp_path):
-    """The array template, run by bash as Slurm would run it: SIGUSR1 (``--signal=B:USR1@300``) reaches
-    the workers through the launcher, they checkpoint and exit with 75, and the script requeues the job."""
-    log, env = _fake_slurm(tmp_path)
-    (tmp_path / "f.txt").write_text("swish(x)\ntanh(x)\n")  # one function per worker
-    out = tmp_path / "out"
-    cmd = ["bash", "generation/slurm/actbench-array.sbatch", _tiny_recipe(tmp_path), f"@{tmp_path / 'f.txt'}", str(out),
-           "unused",
-           "--checkpoint-every", "0.0005"]
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not list(out.glob("checkpoints/*/seed0.npz")) and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert list(out.glob("checkpoints/*/seed0.npz")), p.communicate()[0]
-    p.send_signal(signal.SIGUSR1)
-    text = p.communicate(timeout=120)[0]
-    assert p.returncode == 75, text
-    assert log.read_text().split() == ["requeue", "4242"] and "requeueing job 4242" in text
-    logs = "".join(f.read_text() for f in (out / "logs").glob("shard-*.log"))
-    assert logs.count("stopped on SIGUSR1") == 2  # both workers on the "GPU" saved their run
-    # the continuation itself: tests/test_checkpoint.py (a worker started again after a real signal)
 
 
 def test_gpucheck_runs_on_the_cpu(tmp_path):

@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     w.add_argument("--worker", help="worker name in the trials' user attributes (default host:pid)")
     w.add_argument("--max-functions", type=int, help="stop after recording this many")
-    w.add_argument("--time-limit", type=float, help="seconds this worker may run (e.g. the job's wall-time limit): "
-                   "it starts no new function when the time left is shorter than its longest function so far")
+    w.add_argument("--time-limit", type=_time_limit, metavar="SECONDS|job",
+                   help="seconds this worker may run: it starts no new function when the time left is shorter than "
+                   "its longest function so far, and exits with status 75 (requeue) while the study is unfinished; "
+                   "'job': the time left in this Slurm job less 5 minutes (the job scripts' stop signal)")
     w.add_argument("--threads", type=int, help="torch CPU threads")
     w.add_argument("--checkpoint-every", type=float, default=15.0, metavar="MINUTES",
                    help="save each run's state in the study folder every MINUTES (default 15; 0: only on a signal); "
@@ -139,17 +141,45 @@ def main(argv: list[str] | None = None) -> int:
         install_stop_signals()
         try:
             counts = work(study, data=data, device=device, worker=args.worker, max_functions=args.max_functions,
-                          time_limit_s=args.time_limit,
+                          time_limit_s=_resolve_time_limit(args.time_limit),
                           checkpoint_every_s=args.checkpoint_every * 60 if args.checkpoint_every > 0 else None,
                           log=lambda m: print(m, flush=True))
         except Preempted as e:
             print(f"{e}; exiting with status {EXIT_REQUEUE} (requeue this job to continue)", flush=True)
             return EXIT_REQUEUE
-        print(f"worker done: {counts}; {study.status()}", flush=True)
+        status = study.status()
+        print(f"worker done: {counts}; {status}", flush=True)
+        if counts.get("stopped_for_time") and not status.get("finished"):
+            print(f"stopped for the time limit with the study unfinished; exiting with status {EXIT_REQUEUE} "
+                  "(requeue this job to continue)", flush=True)
+            return EXIT_REQUEUE
         return 0
     except (StudyError, KeyError, ValueError, FileNotFoundError) as e:
         print(f"study: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
+
+
+def _time_limit(text: str) -> float | str:
+    if text == "job":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--time-limit takes seconds or 'job', got {text!r}") from None
+
+
+def _resolve_time_limit(value: float | str | None) -> float | None:
+    if value != "job":
+        return value
+    from generation.slurmjob import job_time_limit
+
+    try:
+        limit = job_time_limit()
+    except RuntimeError as e:
+        raise StudyError(str(e)) from None
+    print(f"time limit: {'none (not in a Slurm job with a time limit)' if limit is None else f'{limit:.0f} s'}",
+          flush=True)
+    return limit
 
 
 def _doc() -> str:

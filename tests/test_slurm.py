@@ -1,0 +1,173 @@
+"""The Slurm templates submitted to a real one-node Slurm cluster that the tests start (tests/slurm_cluster.py):
+the array template on a CPU partition (results merged and queried), the study template with two array tasks
+sharing a study (budget reached, no function twice, its time limit taken from the job), and jobs stopped
+mid-run (the time-limit signal, ``scontrol requeue``, ``scancel``) after which nothing is lost or duplicated
+and the run continues from its checkpoint instead of starting again.
+
+Every job runs the digits task on the CPU with a shortened recipe (a recipe file in place of a task name)."""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("optuna")
+
+from actbench import ActBench  # noqa: E402
+from generation.recipes import get_recipe  # noqa: E402
+from generation.worker import result_key  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ["swish(x)", "tanh(x)", "relu(x)", "elu(x)"]
+
+
+def _recipe(tmp_path: Path, epochs: int) -> Path:
+    path = tmp_path / f"digits-{epochs}.json"
+    path.write_text(get_recipe("digits").model_copy(update={
+        "name": f"digits-{epochs}", "epochs": epochs, "seeds": (0,),
+        "description": f"digits CNN, {epochs} epochs, 1 seed (test recipe)"}).model_dump_json())
+    return path
+
+
+def _env(tmp_path: Path) -> dict:
+    """The jobs' environment: this interpreter as ``python``, the checkout on the path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    (bin_dir / "python").chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _out(tmp_path: Path, job: str) -> str:
+    """The job's output and its workers' logs (for failure messages and the checks)."""
+    return "".join(p.read_text() for p in [*sorted(tmp_path.glob(f"job-{job}*.out")),
+                                           *sorted(tmp_path.glob("*/logs/*.log"))])
+
+
+def test_slurm_durations_and_the_jobs_end_time():
+    from generation.slurmjob import job_time_left, job_time_limit, parse_slurm_duration
+
+    assert [parse_slurm_duration(t) for t in ("45", "04:05", "03:04:05", "2-03:04:05", "1-02", "UNLIMITED")] == [
+        45, 245, 11045, 2 * 86400 + 11045, 86400 + 7200, None]
+    with pytest.raises(ValueError, match="not a Slurm duration"):
+        parse_slurm_duration("soon")
+    assert job_time_left({}) is None  # not in a job
+    assert job_time_left({"SLURM_JOB_END_TIME": "1000", "SLURM_JOB_ID": "1"}, now=400.0) == 600.0  # Slurm >= 23.02
+    assert job_time_limit(env={"SLURM_JOB_END_TIME": str(int(time.time()) + 3600)}) == pytest.approx(3300, abs=2)
+    assert job_time_limit(env={"SLURM_JOB_END_TIME": str(int(time.time()) + 400)}) == pytest.approx(200, abs=2)
+
+
+def test_array_template_runs_on_a_cpu_partition_and_merges(slurm, tmp_path):
+    """Two array tasks, no GPU asked for: the template sees no GPU and starts one CPU worker per CPU of the
+    task; the results merge into a table that answers queries."""
+    (tmp_path / "f.txt").write_text("\n".join(FUNCTIONS) + "\n")
+    out = tmp_path / "out"
+    job = slurm.sbatch("--array=0-1", "--gres=none", "--cpus-per-task=1", "--mem=1G",
+                       f"--output={tmp_path}/job-%A_%a.out", "generation/slurm/actbench-array.sbatch",
+                       str(_recipe(tmp_path, 1)), f"@{tmp_path / 'f.txt'}", str(out), "none",
+                       cwd=ROOT, env=_env(tmp_path))
+    states = slurm.wait(job, timeout=240)
+    text = _out(tmp_path, job)
+    assert sorted(states.values()) == ["COMPLETED", "COMPLETED"], text
+    assert text.count("device cpu, launcher --procs 1 --threads 1") == 2
+    assert sorted(p.name for p in out.glob("*.json")) == sorted(f"{result_key(f)}.json" for f in FUNCTIONS)
+    table = tmp_path / "t.h5"
+    done = slurm.run(sys.executable, "-m", "generation.merge", str(out), "-o", str(table), cwd=ROOT, timeout=120,
+                     env={**slurm.env, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    bench = ActBench(table)
+    assert len(bench) == 4 and 0 < bench.query("swish(x)").val_acc <= 1
+    info = slurm.run(sys.executable, "-m", "actbench", "info", str(table), cwd=ROOT, check=False)
+    assert info.returncode == 0 and "digits-1" in info.stdout, info.stdout + info.stderr
+
+
+def test_study_template_two_array_tasks_share_a_study(slurm, tmp_path):
+    """Two array tasks of the study template share one study: it reaches its budget with no function
+    trained twice, and the workers' time limit is the job's (``--time=10``: 600 s less the 300 s signal lead)."""
+    study = tmp_path / "study"
+    init = slurm.run(sys.executable, "-m", "generation.study", "init", str(study), "--task", "digits",
+                     "--recipe-file", str(_recipe(tmp_path, 2)), "--features", str(ActBench("mini").path),
+                     "--feature-set", "fim", "--budget", "5", "--heartbeat", "2", cwd=ROOT, timeout=120, check=False,
+                     env={**slurm.env, "PYTHONPATH": str(ROOT)})
+    assert init.returncode == 0, init.stdout + init.stderr
+    job = slurm.sbatch("--array=0-1", "--gres=none", "--cpus-per-task=1", "--mem=1G", "--time=10",
+                       f"--output={tmp_path}/job-%A_%a.out", "generation/slurm/actbench-study.sbatch", str(study),
+                       "none", cwd=ROOT, env=_env(tmp_path))
+    states = slurm.wait(job, timeout=300)
+    logs = "".join(p.read_text() for p in sorted((study / "logs").glob("worker-*.log")))
+    assert sorted(states.values()) == ["COMPLETED", "COMPLETED"], _out(tmp_path, job) + logs
+    limits = [float(line.split()[2]) for line in logs.splitlines() if line.startswith("time limit: ")]
+    assert len(limits) == 2 and all(250 < v <= 300 for v in limits), logs
+    assert logs.count("worker done") == 2
+    bench = ActBench(study)
+    assert len(bench) == 5 and len(set(bench.names)) == 5
+    trained = [line.split("training ")[1].split(" (trial")[0] for line in logs.splitlines() if ": training " in line]
+    assert len(trained) == len(set(trained)) == 5  # no function twice
+    best = slurm.run(sys.executable, "-m", "actbench", "best", str(study), cwd=ROOT, check=False,
+                     env={**slurm.env, "PYTHONPATH": str(ROOT)})
+    assert best.returncode == 0 and best.stdout.strip(), best.stdout + best.stderr
+
+
+def _checkpoint(out: Path, name: str) -> Path:
+    return out / "checkpoints" / result_key(name) / "seed0.npz"
+
+
+def _until_checkpointed(slurm, out: Path, name: str, since: float = 0.0):
+    """Wait (at most 3 minutes) until the run of ``name`` saved a checkpoint newer than ``since``."""
+    ck = _checkpoint(out, name)
+    deadline = time.monotonic() + 180
+    while not (ck.exists() and ck.stat().st_mtime > since):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no checkpoint of {name} after 3 minutes\n{slurm.logs()}")
+        time.sleep(0.1)
+
+
+def _until_continued(slurm, tmp_path: Path, out: Path, name: str, times: int):
+    """Wait until the run of ``name`` has continued from its checkpoint ``times`` times and saved once since."""
+    deadline = time.monotonic() + 180
+    while _out(tmp_path, "").count("continuing from its checkpoint") < times:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the run did not continue a {times}. time\n{_out(tmp_path, '')}\n{slurm.logs()}")
+        time.sleep(0.1)
+    _until_checkpointed(slurm, out, name, since=time.time())
+
+
+def test_stopped_jobs_lose_nothing_and_continue_their_runs(slurm, tmp_path):
+    """One run, stopped three ways while it trains: the time-limit warning (SIGUSR1 to the job script, which
+    requeues the job itself), ``scontrol requeue`` and ``scancel`` (then submitted again). Each time it goes on
+    from its checkpoint; in the end the function has one result, trained to its last epoch in four pieces."""
+    name = "swish(x)"
+    (tmp_path / "f.txt").write_text(name + "\n")
+    out = tmp_path / "out"
+    args = ["--array=0", "--gres=none", "--cpus-per-task=1", "--mem=1G", f"--output={tmp_path}/job-%A_%a.out",
+            "generation/slurm/actbench-array.sbatch", str(_recipe(tmp_path, 30)), f"@{tmp_path / 'f.txt'}", str(out),
+            "none", "--device", "cpu", "--checkpoint-every", "0.001"]
+    job = slurm.sbatch(*args, cwd=ROOT, env=_env(tmp_path))
+    task = f"{job}_0"
+    _until_checkpointed(slurm, out, name)
+    slurm.run("scancel", "--batch", "--signal=USR1", task)  # what --signal=B:USR1@300 sends before the time limit
+    _until_continued(slurm, tmp_path, out, name, 1)  # the script requeued the job, and it runs again
+    slurm.run("scontrol", "requeue", task)
+    _until_continued(slurm, tmp_path, out, name, 2)
+    slurm.run("scancel", task)
+    states = slurm.wait(job, timeout=120)
+    assert states == {task: "CANCELLED"}, _out(tmp_path, job)
+    assert _checkpoint(out, name).exists() and not (out / f"{result_key(name)}.json").exists()
+    again = slurm.sbatch(*args, cwd=ROOT, env=_env(tmp_path))  # the user submits it again
+    states = slurm.wait(again, timeout=240)
+    log = (out / "logs" / "shard-0.log").read_text()
+    assert states == {f"{again}_0": "COMPLETED"}, _out(tmp_path, again) + log
+    assert log.count("stopped on SIGUSR1") == 1 and log.count("stopped on SIGTERM") >= 2, log
+    # every start after the first continued where the last one stopped, never from the beginning
+    points = [tuple(int(v) for v in line.split("at epoch ")[1].replace(", step", "").split())
+              for line in log.splitlines() if "continuing from its checkpoint" in line]
+    assert len(points) == 3 and points == sorted(points), log
+    result = json.loads((out / f"{result_key(name)}.json").read_text())
+    assert [r["epochs_completed"] for r in result["runs"]] == [30]
+    assert not _checkpoint(out, name).parent.exists()  # cleared once the result is written
+    assert list(out.glob("*.json")) == [out / f"{result_key(name)}.json"]

@@ -23,7 +23,7 @@ from generation.worker import result_key  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ["swish(x)", "tanh(x)", "relu(x)", "elu(x)"]
+FUNCTIONS = ["swish(x)", "tanh(x)", "relu(x)", "elu(x)"]  # as in docs/generation.md
 
 
 def _recipe(tmp_path: Path, epochs: int) -> Path:
@@ -62,28 +62,50 @@ def test_slurm_durations_and_the_jobs_end_time():
     assert job_time_limit(env={"SLURM_JOB_END_TIME": str(int(time.time()) + 400)}) == pytest.approx(200, abs=2)
 
 
-def test_array_template_runs_on_a_cpu_partition_and_merges(slurm, tmp_path):
-    """Two array tasks, no GPU asked for: the template sees no GPU and starts one CPU worker per CPU of the
-    task; the results merge into a table that answers queries."""
-    (tmp_path / "f.txt").write_text("\n".join(FUNCTIONS) + "\n")
-    out = tmp_path / "out"
-    job = slurm.sbatch("--array=0-1", "--gres=none", "--cpus-per-task=1", "--mem=1G",
-                       f"--output={tmp_path}/job-%A_%a.out", "generation/slurm/actbench-array.sbatch",
-                       str(_recipe(tmp_path, 1)), f"@{tmp_path / 'f.txt'}", str(out), "none",
-                       cwd=ROOT, env=_env(tmp_path))
-    states = slurm.wait(job, timeout=240)
-    text = _out(tmp_path, job)
+def test_onenode_refuses_a_used_folder_and_stops_nothing_quietly(tmp_path, capsys):
+    from generation.onenode import main
+
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("mine")
+    if os.geteuid() == 0:
+        assert main(["start", str(tmp_path / "used")]) == 2
+        assert "is not empty: give a new folder" in capsys.readouterr().err
+    assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
+    assert main(["stop", str(tmp_path / "used")]) == 0  # no cluster there: nothing to stop, no error
+
+
+def _laptop_example() -> list[str]:
+    """The commands of docs/generation.md's one-machine example, continued lines joined."""
+    page = (ROOT / "docs" / "generation.md").read_text()
+    block = page.split("## Trying the templates on one machine", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_array_template_runs_on_a_cpu_partition_as_documented(slurm, tmp_path):
+    """docs/generation.md's example, run as written on the tests' cluster (its own start, stop, export and
+    install lines aside): two array tasks of the digits task, no GPU asked for, so the template starts one
+    CPU worker per CPU of the task; the results merge into a table that answers queries."""
+    lines = _laptop_example()
+    assert [line.split()[0] for line in lines] == ["sudo", "sudo", "export", "printf", "sbatch", "squeue", "python",
+                                                   "sudo"]
+    (tmp_path / "generation").symlink_to(ROOT / "generation")  # the templates run from a clone
+    env = {**slurm.env, **_env(tmp_path)}
+    shell = lambda line: slurm.run("bash", "-c", line, cwd=tmp_path, env=env, timeout=120, check=False)
+    assert shell(lines[3]).returncode == 0
+    submitted = shell(lines[4])
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.split()[-1]  # "Submitted batch job N"
+    states = slurm.wait(job, timeout=300)
+    text = _out(tmp_path, "") + "".join(p.read_text() for p in tmp_path.glob("digits-*.out"))
     assert sorted(states.values()) == ["COMPLETED", "COMPLETED"], text
     assert text.count("device cpu, launcher --procs 1 --threads 1") == 2
+    out = tmp_path / "results" / "digits"
     assert sorted(p.name for p in out.glob("*.json")) == sorted(f"{result_key(f)}.json" for f in FUNCTIONS)
-    table = tmp_path / "t.h5"
-    done = slurm.run(sys.executable, "-m", "generation.merge", str(out), "-o", str(table), cwd=ROOT, timeout=120,
-                     env={**slurm.env, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr
-    bench = ActBench(table)
+    done = shell(lines[6])
+    assert done.returncode == 0 and "digits" in done.stdout, done.stdout + done.stderr
+    bench = ActBench(tmp_path / "digits.h5")
     assert len(bench) == 4 and 0 < bench.query("swish(x)").val_acc <= 1
-    info = slurm.run(sys.executable, "-m", "actbench", "info", str(table), cwd=ROOT, check=False)
-    assert info.returncode == 0 and "digits-1" in info.stdout, info.stdout + info.stderr
+    assert {"val_acc_seed0", "val_acc_seed1", "val_acc_seed2"} <= set(bench.table(per_seed=True).columns)
 
 
 def test_study_template_two_array_tasks_share_a_study(slurm, tmp_path):

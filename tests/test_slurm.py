@@ -113,7 +113,7 @@ def test_study_template_two_array_tasks_share_a_study(slurm, tmp_path):
     trained twice, and the workers' time limit is the job's (``--time=10``: 600 s less the 300 s signal lead)."""
     study = tmp_path / "study"
     init = slurm.run(sys.executable, "-m", "generation.study", "init", str(study), "--task", "digits",
-                     "--recipe-file", str(_recipe(tmp_path, 2)), "--features", str(ActBench("mini").path),
+                     "--recipe-file", str(_recipe(tmp_path, 2)), "--features", "mini",
                      "--feature-set", "fim", "--budget", "5", "--heartbeat", "2", cwd=ROOT, timeout=120, check=False,
                      env={**slurm.env, "PYTHONPATH": str(ROOT)})
     assert init.returncode == 0, init.stdout + init.stderr

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("study", type=Path)
     i.add_argument("--task", required=True, help="registered task (python -m generation.tasks)")
     i.add_argument("--recipe-file", type=Path, help="override the task's recipe (JSON of generation.recipes.Recipe)")
-    i.add_argument("--features", required=True, help="feature table (generation.precompute table)")
+    i.add_argument("--features", required=True, help="feature table (generation.precompute table), or a table name such as mini")
     i.add_argument("--budget", type=int, default=100, help="functions to train (default 100, as in the paper)")
     i.add_argument("--surrogate", default="knr", choices=SAMPLERS,
                    help="knr, rf, svr: the paper's search; tpe, random: Optuna's samplers (default knr)")

@@ -109,7 +109,7 @@ class Study:
             if hit is not None and names[hit.row] not in first:
                 first.append(names[hit.row])
         cfg = StudyConfig(name=name or path.name, task=t.name, recipe=recipe,
-                          features_table=str(Path(features).resolve()), features_sha256=sha256_file(features),
+                          features_table=str(Path(bench.path).resolve()), features_sha256=sha256_file(bench.path),
                           feature_set=feature_set, surrogate=surrogate, budget=budget, seed=seed, storage=storage,
                           heartbeat_s=heartbeat_s, grace_s=grace_s or 3 * heartbeat_s, max_retry=max_retry,
                           n_candidates=len(names), first=tuple(first) if surrogate in ("knr", "rf", "svr") else (),

@@ -80,14 +80,18 @@ def _memory_mb() -> int:
 
 
 def _config(home: Path, node: str, cpus: int, memory_mb: int) -> str:
+    ctld = _free_port()
+    slurmd = _free_port()
+    while slurmd == ctld:
+        slurmd = _free_port()
     return "\n".join([
         "# a one-node Slurm made by python -m generation.onenode",
         "ClusterName=actbench-onenode",
         f"SlurmctldHost={node}(127.0.0.1)",
         "SlurmUser=root",
         "SlurmdUser=root",
-        f"SlurmctldPort={_free_port()}",
-        f"SlurmdPort={_free_port()}",
+        f"SlurmctldPort={ctld}",
+        f"SlurmdPort={slurmd}",
         "AuthType=auth/munge",
         "CredType=cred/munge",
         # a requeued job may start again once its last credential expired: 5 s instead of 120

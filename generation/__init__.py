@@ -1,10 +1,19 @@
-"""The producer side: training, Fisher features, sharding, studies. Needs PyTorch (an optional extra)."""
+"""The producer side: training, Fisher features, sharding, studies. Needs PyTorch (an optional extra).
 
+Only whether PyTorch is installed is checked here (without importing it: the launcher, the merge step and the
+Slurm helpers start in a fraction of a second); the modules that train import it themselves."""
+
+import importlib.util as _util
 import sys as _sys
 
-try:
-    import torch  # noqa: F401  - every generation module trains or builds models
-except ImportError as _e:
+
+def _has_torch() -> bool:
+    if "torch" in _sys.modules:
+        return _sys.modules["torch"] is not None
+    return _util.find_spec("torch") is not None
+
+
+if not _has_torch():
     _MESSAGE = ("generation needs PyTorch, which is not installed: pip install 'actbench[generation]' installs "
                 "it with the default (CUDA) build, what GPU clusters want; on a CPU-only machine install the CPU "
                 "wheel instead: "
@@ -14,4 +23,4 @@ except ImportError as _e:
         raise SystemExit(2) from None
     from actbench.base.errors import MissingExtraError
 
-    raise MissingExtraError(_MESSAGE) from _e
+    raise MissingExtraError(_MESSAGE)

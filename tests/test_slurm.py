@@ -108,28 +108,47 @@ def test_array_template_runs_on_a_cpu_partition_as_documented(slurm, tmp_path):
     assert {"val_acc_seed0", "val_acc_seed1", "val_acc_seed2"} <= set(bench.table(per_seed=True).columns)
 
 
-def test_study_template_two_array_tasks_share_a_study(slurm, tmp_path):
-    """Two array tasks of the study template share one study: it reaches its budget with no function
-    trained twice, and the workers' time limit is the job's (``--time=10``: 600 s less the 300 s signal lead)."""
+def test_study_template_two_array_tasks_share_a_study_and_one_is_cancelled(slurm, tmp_path):
+    """Two array tasks of the study template share one study (SQLite, the default storage). Task 1 is
+    cancelled while it trains: its worker checkpoints and stops, its trial stops heartbeating, and task 0
+    fails it after the grace period and trains the function again from the retry queue, continuing the
+    checkpoint. The study reaches its budget with nothing lost and no function twice; the workers' time
+    limit is the job's (``--time=10``: 600 s less the 300 s signal lead)."""
     study = tmp_path / "study"
     init = slurm.run(sys.executable, "-m", "generation.study", "init", str(study), "--task", "digits",
-                     "--recipe-file", str(_recipe(tmp_path, 2)), "--features", "mini",
-                     "--feature-set", "fim", "--budget", "5", "--heartbeat", "2", cwd=ROOT, timeout=120, check=False,
+                     "--recipe-file", str(_recipe(tmp_path, 20)), "--features", "mini",
+                     "--feature-set", "fim", "--budget", "4", "--heartbeat", "1", cwd=ROOT, timeout=120, check=False,
                      env={**slurm.env, "PYTHONPATH": str(ROOT)})
     assert init.returncode == 0, init.stdout + init.stderr
     job = slurm.sbatch("--array=0-1", "--gres=none", "--cpus-per-task=1", "--mem=1G", "--time=10",
                        f"--output={tmp_path}/job-%A_%a.out", "generation/slurm/actbench-study.sbatch", str(study),
-                       "none", cwd=ROOT, env=_env(tmp_path))
+                       "none", "--checkpoint-every", "0.001", cwd=ROOT, env=_env(tmp_path))
+    log1 = study / "logs" / "worker-1.log"
+    deadline = time.monotonic() + 120
+    while True:  # task 1 trains its first function and has checkpointed it: cancel the task
+        text = log1.read_text() if log1.exists() else ""
+        started = [line.split("training ")[1].split(" (trial")[0] for line in text.splitlines() if ": training " in line]
+        if started and _checkpoint(study, started[0]).exists():
+            break
+        assert time.monotonic() < deadline, f"task 1 never trained\n{text}\n{slurm.logs()}"
+        time.sleep(0.05)
+    slurm.run("scancel", f"{job}_1")
     states = slurm.wait(job, timeout=300)
-    logs = "".join(p.read_text() for p in sorted((study / "logs").glob("worker-*.log")))
-    assert sorted(states.values()) == ["COMPLETED", "COMPLETED"], _out(tmp_path, job) + logs
+    files = sorted((study / "logs").glob("worker-*.log"))
+    logs = "".join(p.read_text() for p in files)
+    assert [p.name for p in files] == ["worker-0.log", "worker-1.log"], logs  # one log per array task
+    assert states == {f"{job}_0": "COMPLETED", f"{job}_1": "CANCELLED"}, _out(tmp_path, job) + logs
     limits = [float(line.split()[2]) for line in logs.splitlines() if line.startswith("time limit: ")]
     assert len(limits) == 2 and all(250 < v <= 300 for v in limits), logs
-    assert logs.count("worker done") == 2
+    name = started[0]
+    assert "stopped on SIGTERM" in log1.read_text(), logs
+    worker0 = (study / "logs" / "worker-0.log").read_text()
+    assert f"retrying {name} (trial" in worker0 and f"{name} seed 0: continuing from its checkpoint" in worker0, logs
+    assert worker0.count("worker done") == 1
     bench = ActBench(study)
-    assert len(bench) == 5 and len(set(bench.names)) == 5
+    assert len(bench) == 4 and bench.lookup(name) in list(bench)  # nothing lost
     trained = [line.split("training ")[1].split(" (trial")[0] for line in logs.splitlines() if ": training " in line]
-    assert len(trained) == len(set(trained)) == 5  # no function twice
+    assert len(trained) == len(set(trained)) == 4  # no function twice (the retry continued, it did not start anew)
     best = slurm.run(sys.executable, "-m", "actbench", "best", str(study), cwd=ROOT, check=False,
                      env={**slurm.env, "PYTHONPATH": str(ROOT)})
     assert best.returncode == 0 and best.stdout.strip(), best.stdout + best.stderr

@@ -1,6 +1,8 @@
 """Search studies on Optuna storage: admission (duplicates, budget), re-queued trials of dead workers,
 the study table kept up with the storage, and a CPU demonstration with two worker processes on the digits
-task, one of them killed mid-run, on SQLite and on a PostgreSQL server the tests start.
+task, one of them killed mid-run (SIGKILL), on a PostgreSQL server the tests start. On SQLite, the default
+storage, the same happens through Slurm in tests/test_slurm.py: two array tasks of the study template, one
+cancelled mid-run.
 
 The feature table is the shipped mini benchmark (real features of the digits task, with its embeddings
 shipped, so no UMAP fit is needed); its metrics are never read by a study.
@@ -265,13 +267,6 @@ def _kill_test(st: Study) -> None:
                           timeout=60)
     assert proc.returncode == 0 and bench.best(1).index[0] in proc.stdout
     assert study_main(["status", str(st.path)]) == 0
-
-
-@pytest.mark.slow
-def test_two_workers_one_killed_mid_run_sqlite(tmp_path):
-    st = _study(tmp_path, budget=6)
-    assert st.storage_url == f"sqlite:///{(tmp_path / 'st' / 'study.db').resolve()}"
-    _kill_test(st)
 
 
 @pytest.mark.slow

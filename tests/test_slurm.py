@@ -8,6 +8,7 @@ Every job runs the digits task on the CPU with a shortened recipe (a recipe file
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,50 @@ def test_slurm_durations_and_the_jobs_end_time():
     assert job_time_left({"SLURM_JOB_END_TIME": "1000", "SLURM_JOB_ID": "1"}, now=400.0) == 600.0  # Slurm >= 23.02
     assert job_time_limit(env={"SLURM_JOB_END_TIME": str(int(time.time()) + 3600)}) == pytest.approx(3300, abs=2)
     assert job_time_limit(env={"SLURM_JOB_END_TIME": str(int(time.time()) + 400)}) == pytest.approx(200, abs=2)
+
+
+def test_time_left_asked_of_squeue_and_its_failures(tmp_path, capsys):
+    """Before Slurm 23.02 the time left comes from squeue; a squeue that fails is a clear error, and the study
+    worker reports it as one (status 2); a time limit that is neither seconds nor 'job' is refused."""
+    from generation.slurmjob import job_time_left
+    from generation.study import main as study_main
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    squeue = bin_dir / "squeue"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "7"}
+    squeue.write_text("#!/bin/sh\necho 1-00:00:30\n")
+    squeue.chmod(0o755)
+    assert job_time_left(env) == 86430.0
+    squeue.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n")
+    with pytest.raises(RuntimeError, match="cannot ask Slurm for job 7's time left .*Invalid job id.*--time-limit SECONDS"):
+        job_time_left(env)
+    with pytest.raises(SystemExit):
+        study_main(["work", str(tmp_path), "--time-limit", "soon"])
+    assert "--time-limit takes seconds or 'job', got 'soon'" in capsys.readouterr().err
+
+
+def test_job_scripts_refuse_an_unknown_device():
+    done = subprocess.run(["bash", "-c", "source generation/slurm/workers.sh --checkpoint-every 5 --device tpu"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "unknown device 'tpu': give cuda or cpu" in done.stderr
+    done = subprocess.run(["bash", "-c", 'source generation/slurm/workers.sh --device=cpu --retry-failed; '
+                           'echo "$DEVICE|${WORKERS[*]}|${ARGS[*]}"'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30, env={**os.environ, "SLURM_CPUS_PER_TASK": "3"})
+    assert done.stdout.strip().splitlines()[-1] == "cpu|--procs 3 --threads 1|--retry-failed"
+
+
+def test_onenode_needs_slurm_and_root(tmp_path, monkeypatch, capsys):
+    import generation.onenode as onenode
+
+    monkeypatch.setattr(onenode, "_tool", lambda name: None)
+    assert onenode.main(["start", str(tmp_path / "c")]) == 2
+    assert "Slurm is not installed here (munged, slurmctld" in capsys.readouterr().err
+    monkeypatch.setattr(onenode, "_tool", lambda name: "/bin/true")
+    monkeypatch.setattr(onenode.os, "geteuid", lambda: 1000)
+    assert onenode.main(["start", str(tmp_path / "c")]) == 2
+    assert "runs its daemons as root (SlurmUser=root): start it with sudo" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # nothing made
 
 
 def test_onenode_refuses_a_used_folder_and_stops_nothing_quietly(tmp_path, capsys):

@@ -9,7 +9,8 @@ Checks, each against the CPU with the same seeds and inputs (TF32 off for the co
 1. **K-FAC features** of the small reference networks (the digits CNN, All-CNN-C and ResNet-56 at
    initialisation, on fixed synthetic batches) in both conventions (``reference``, ``kfac``): the largest
    relative difference of the factors' eigenvalues (those above 1e-6 of the largest) and of the FIM CDFs.
-2. **One training step** of each: loss, gradients and the parameters after the step.
+2. **One training step** of each: loss, gradients and the parameters after the step (dropout masks drawn
+   on the host, :mod:`generation.dropout`, so that both devices apply the same ones).
 3. **bf16 autocast**: one step under autocast beside the fp32 step on the device (finite, close).
 4. **A checkpointed run**: a short digits run interrupted after a few steps and continued on the device,
    beside the uninterrupted one.
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 
 from generation.data import synthetic
+from generation.dropout import host_masks
 from generation.fisher import fim_feature
 from generation.recipes import get_recipe
 from generation.tasks import TASKS
@@ -108,7 +110,7 @@ def _step(recipe, data, device: torch.device, *, amp: bool = False) -> tuple[flo
     opt = _optimizer(recipe, model)
     x = _normalise(data.train.x.to(device), data)
     y = torch.nn.functional.one_hot(data.train.y, data.num_classes).float().to(device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp), host_masks():  # same dropout masks
         logits = model(x)
     loss = _loss(recipe, logits, y)
     opt.zero_grad()

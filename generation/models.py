@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from actbench.nn import Activation
+from generation.dropout import Dropout
 
 __all__ = ["MODELS", "all_cnn_c", "digits_cnn", "count_parameters", "mobilevitv2", "register_model", "resnet50", "resnet_cifar", "coatnet"]
 
@@ -69,13 +70,13 @@ def all_cnn_c(activation: str = "relu(x)", *, num_classes: int = 10, in_channels
         (c1, c2, 3, 1, 1), (c2, c2, 3, 1, 1), (c2, c2, 3, 2, 1),
         (c2, c2, 3, 1, 0), (c2, c2, 1, 1, 0), (c2, num_classes, 1, 1, 0),
     ]
-    layers: dict[str, nn.Module] = {"drop_in": nn.Dropout(0.2)} if dropout else {}
+    layers: dict[str, nn.Module] = {"drop_in": Dropout(0.2)} if dropout else {}
     for i, (cin, cout, k, s, p) in enumerate(spec, start=1):
         layers[f"conv{i}"] = nn.Conv2d(cin, cout, k, stride=s, padding=p)
         if i < len(spec) or final_activation:
             layers[f"act{i}"] = Activation(activation)
         if dropout and s == 2:
-            layers[f"drop{i}"] = nn.Dropout(0.5)
+            layers[f"drop{i}"] = Dropout(0.5)
     layers["pool"] = nn.AdaptiveAvgPool2d(1)
     layers["flatten"] = nn.Flatten()
     return nn.Sequential(OrderedDict(layers))

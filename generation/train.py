@@ -18,6 +18,7 @@ from generation.augment import augment, mix
 from generation.checkpoint import Preempted, RunCheckpoint
 from generation.data import DataSplits, Split
 from generation.distributed import SINGLE, Dist
+from generation.dropout import host_masks
 from generation.fisher import KfacBlock, fim_feature, kfac_factors
 from generation.models import MODELS
 from generation.recipes import Recipe
@@ -264,7 +265,8 @@ def fim_blocks(recipe: Recipe, activation: str, data: DataSplits, *,
         images = images.evaluation()
     x = _normalise(_to_device(images[idx], device), data)
     y = data.train.y[idx].to(device)
-    return kfac_factors(model, x, y, lambda out, t: _fim_loss(recipe, out, t), convention=recipe.fim_convention)
+    with host_masks():  # dropout masks from the CPU generator: the same feature on every device
+        return kfac_factors(model, x, y, lambda out, t: _fim_loss(recipe, out, t), convention=recipe.fim_convention)
 
 
 def _fim_loss(recipe: Recipe, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

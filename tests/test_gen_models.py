@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -72,3 +73,38 @@ def test_shipped_fim_layouts_are_the_models():
     derived = derive_layouts()
     for bench in ("cnn", "resnet", "vit"):
         assert [list(l) for l in BENCHMARKS[bench].fim_layers] == derived[bench]
+
+
+def test_dropout_masks_on_the_host_are_the_cpu_generators():
+    """Inside host_masks() a Dropout's mask is the CPU generator's draw (the same on every device; a GPU's own
+    generator draws other masks after the same seed, which made All-CNN-C's FIM feature device-dependent);
+    outside it the module is nn.Dropout."""
+    from generation.dropout import Dropout, host_masks
+
+    x = torch.arange(1.0, 4001.0).reshape(40, 100)
+    d = Dropout(0.5).train()
+    torch.manual_seed(3)
+    plain = d(x)
+    torch.manual_seed(3)
+    assert torch.equal(plain, torch.nn.Dropout(0.5).train()(x))
+    torch.manual_seed(3)
+    with host_masks():
+        hosted = d(x)
+    torch.manual_seed(3)
+    by_hand = x * (torch.rand(x.shape) >= 0.5) / 0.5
+    assert torch.equal(hosted, by_hand)
+    assert 0.4 < (hosted == 0).float().mean() < 0.6
+    with host_masks():
+        assert torch.equal(d.eval()(x), x)  # evaluation mode: no dropout, as nn.Dropout
+    assert isinstance(all_cnn_c("relu(x)").drop_in, Dropout)
+
+
+def test_fim_of_a_network_with_dropout_is_deterministic():
+    from generation.data import synthetic
+    from generation.tasks import TASKS
+    from generation.train import fim_blocks
+
+    recipe = TASKS["cnn"].recipe.model_copy(update={"fim_batch": 8})
+    data = synthetic(8, (3, 32, 32), 10, seed=0)
+    a, b = (fim_blocks(recipe, "swish(x)", data) for _ in range(2))
+    assert all(np.array_equal(p.log_g, q.log_g) for p, q in zip(a, b))

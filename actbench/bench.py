@@ -343,7 +343,7 @@ class ActBench:
         from actbench.query.slots import params_of
 
         t = self._table
-        rows = np.fromiter(t.aliases.values(), dtype=np.int64, count=len(t.aliases))
+        rows = t.aliases.rows
         seeds = None
         if per_seed:
             self._load_per_seed()

@@ -45,7 +45,7 @@ def digest(t):
     h = hashlib.sha256()
     def add(x):
         h.update(np.ascontiguousarray(np.asarray(x)).tobytes() if not isinstance(x, str) else x.encode())
-    for x in (t.info_json, t.provenance_json, json.dumps(t.names), json.dumps(t.aliases, sort_keys=True),
+    for x in (t.info_json, t.provenance_json, json.dumps(list(t.names)), json.dumps(dict(t.aliases.items()), sort_keys=True),
               json.dumps(t.seeds), repr(t.fim_layers), str(t.fim_convention_attr), t.h1, t.h2, t.outputs(),
               t.fim_missing()):
         add(x)

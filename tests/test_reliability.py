@@ -171,6 +171,58 @@ def test_duplicate_names_are_refused_on_open(tmp_path):
         ActBench(path)
 
 
+def _damage(path, how):
+    with h5py.File(path, "r+") as f:
+        if how == "row outside":
+            rows = f["aliases/rows"][...]
+            rows[0] = 1 << 30
+            f["aliases/rows"][...] = rows
+        elif how == "unsorted":
+            names = f["aliases/names"][...]
+            names[[0, -1]] = names[[-1, 0]]
+            f["aliases/names"][...] = names
+        elif how == "name answers another row":  # a row's own name pointed at another row
+            names, rows = f["aliases/names"][...], f["aliases/rows"][...]
+            i = int(np.flatnonzero(names == f["names"][0])[0])
+            rows[i] = 1
+            f["aliases/rows"][...] = rows
+
+
+@pytest.mark.parametrize("how", ["row outside", "unsorted", "name answers another row"])
+def test_a_large_index_is_checked_on_first_use_before_any_answer(tmp_path, monkeypatch, how):
+    """An index above CHECK_AT_OPEN names (the large space's) is read when a name is first looked up, and
+    checked then: a damaged one raises there, never answers from a wrong row. Smaller ones: at open."""
+    from actbench.table import index
+
+    path = _table(tmp_path / "t.h5")
+    _damage(path, how)
+    with pytest.raises(TableFormatError, match="index is damaged"):
+        ActBench(path)
+    monkeypatch.setattr(index, "CHECK_AT_OPEN", 0)
+    bench = ActBench(path)  # opens: the index is not read yet
+    assert len(bench) == 3
+    for use in (lambda: bench.query("add(zero(x),relu(x))"), lambda: bench.resolver.equivalents(0),
+                lambda: bench.table()):
+        with pytest.raises(TableFormatError, match="index is damaged"):
+            use()
+    assert validate_table(path)
+
+
+def test_a_large_index_answers_as_a_small_one(tmp_path, monkeypatch):
+    from actbench.table import index
+
+    path = _table(tmp_path / "t.h5")
+    small = ActBench(path)
+    monkeypatch.setattr(index, "CHECK_AT_OPEN", 0)
+    large = ActBench(path)
+    assert list(large.data.names) == list(small.data.names) and large.data.names == small.data.names
+    assert dict(large.data.aliases.items()) == dict(small.data.aliases.items())
+    for name in [*small.data.aliases, "add(relu(x),zero(x))", "swish(x)", "", "x\0"]:
+        assert large.data.row_of(name) == small.data.row_of(name)
+    assert large.query("add(zero(x),relu(x))") == small.query("add(zero(x),relu(x))")
+    assert large.resolver.equivalents(0) == small.resolver.equivalents(0)
+
+
 # --- 3. one consistent view per handle ------------------------------------------------------------
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+
 from actbench.base.errors import NotInSpaceError, UnknownFunctionError
 from actbench.base.text import Suggester, did_you_mean, plural
 
@@ -47,7 +49,6 @@ class Resolver:
         self._table = table
         self._resolved: dict[str, Hit] = {}  # spelling -> hit, bounded in size
         self._resolved_chars = 0
-        self._by_h1: dict[int, list[int]] | None = None
         self._suggester: Suggester | None = None  # built on the first unknown name
 
     @property
@@ -122,15 +123,11 @@ class Resolver:
 
     def _row_by_outputs(self, expr: Expr) -> int | None:
         t = self._table
-        if self._by_h1 is None:
-            self._by_h1 = {}
-            for i, h in enumerate(t.h1.tolist()):
-                self._by_h1.setdefault(h, []).append(i)
         from actbench.lang.expr import evaluate
         from actbench.lang.points import output_keys
 
         h1, h2 = output_keys(evaluate(expr))
-        rows = [r for r in self._by_h1.get(int(h1[0]), []) if t.h2[r] == h2[0]]
+        rows = np.flatnonzero((t.h1 == h1[0]) & (t.h2 == h2[0])).tolist()  # vectorised: no map to build
         if not rows:
             return None
         return max(rows, key=lambda r: t.names[r])  # the greatest name, as for representatives

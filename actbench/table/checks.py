@@ -13,23 +13,10 @@ import numpy as np
 from actbench.base.errors import ParseError
 from actbench.base.text import plural
 from actbench.lang.points import EQUIVALENCE_BITS, N_POINTS
+from actbench.table.index import index_problems
 from actbench.table._h5 import _attr, _attr_text, _kind, _walk
 from actbench.table.schema import (_EAGER, _KINDS, _MAX_EPOCHS, _MAX_FIM, _SCHEMA, CURVE_METRICS, FIM_CONVENTIONS,
                                    FLAG_NAMES, FORMAT_NAME, FORMAT_VERSION, INTEGRITY, METRICS, OK)
-
-
-def _index_problems(names: list[str], alias_names: list[str], alias_rows: np.ndarray) -> list[str]:
-    """The invariants a query relies on: every alias points at a row of the table, names are unique."""
-    p = []
-    n = len(names)
-    if alias_rows.size and (alias_rows.min() < 0 or alias_rows.max() >= n):
-        bad = int(np.count_nonzero((alias_rows < 0) | (alias_rows >= n)))
-        p.append(f"aliases/rows has {plural(bad, 'index', 'indices')} outside the table's {plural(n, 'row')}")
-    if len(set(names)) != n:
-        p.append("row names are not unique")
-    if len(set(alias_names)) != len(alias_names):
-        p.append("aliases/names lists a name twice")
-    return p
 
 
 def _problems(f: h5py.File) -> list[str]:
@@ -214,14 +201,7 @@ def _deep_problems(f: h5py.File) -> list[str]:
     if not np.array_equal(f["outputs/points"][...], sample_points()):
         p.append("outputs/points are not the reference sample points")
     names = f["names"].asstr()[...]
-    alias_names, alias_rows = f["aliases/names"].asstr()[...].tolist(), f["aliases/rows"][...]
-    p += _index_problems(names.tolist(), alias_names, alias_rows)
-    if not p:
-        alias = dict(zip(alias_names, alias_rows.tolist()))
-        taken = [f"{nm!r} (row {i}) answers row {alias.get(nm)}" for i, nm in enumerate(names) if alias.get(nm) != i]
-        if taken:
-            p.append(f"{plural(len(taken), 'row name')} in the alias index not answering its own row: "
-                     + "; ".join(taken[:3]) + (" ..." if len(taken) > 3 else ""))
+    p += index_problems(f["names"][...], f["aliases/names"][...], f["aliases/rows"][...])
     p += _fim_problems(f)
     parsed = []
     for i, name in enumerate(names):

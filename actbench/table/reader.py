@@ -28,7 +28,9 @@ import numpy as np
 
 from actbench.base.errors import CorruptTableError, TableFormatError
 from actbench.table._h5 import _attr_text, _corrupt_message, _guarded
-from actbench.table.checks import _index_problems, _structure
+from actbench.table.checks import _structure
+from actbench.table import index as index_module
+from actbench.table.index import AliasIndex, Names
 from actbench.table import schema
 from actbench.table.schema import (_RECORD_INFO_DEFAULTS, _SOURCES, CURVE_METRICS,
                                    FIM_CONVENTIONS, METRICS, FimLayer)
@@ -49,8 +51,8 @@ class Table:
         path: the file.
         info: the root attribute ``info`` (validated on first access).
         provenance: the root attribute ``provenance`` (validated on first access).
-        names: row names (class representatives), by row.
-        aliases: every known name -> row.
+        names: row names (class representatives), by row: a read-only sequence decoded on access.
+        aliases: every known name -> row: a read-only mapping, read from the file and checked on first use.
         metrics: column -> (n_rows,) float64.
         flags: column -> (n_rows,) uint8 (0 ok, 1 diverged, 2 missing).
         h1: (n_rows,) uint64 first output key of the rows.
@@ -70,8 +72,8 @@ class Table:
     path: Path
     info_json: str
     provenance_json: str
-    names: list[str]
-    aliases: dict[str, int]
+    names: Names
+    aliases: AliasIndex
     metrics: dict[str, np.ndarray]
     flags: dict[str, np.ndarray]
     h1: np.ndarray
@@ -82,8 +84,6 @@ class Table:
     fim_convention_attr: str | None = None
     integrity: str | None = None
     _file: h5py.File | None = field(default=None, repr=False)
-    alias_names: list[str] = field(default_factory=list, repr=False)  # the alias index as stored, sorted
-    alias_rows: np.ndarray | None = field(default=None, repr=False)  # (n_aliases,) row of each
     format_version: int = 1  # the root attribute format_version
     _n_epochs: int | None = field(default=None, repr=False)
     _curve_chunk: int | None = field(default=None, repr=False)
@@ -91,15 +91,15 @@ class Table:
 
     @functools.cached_property
     def _alias_groups(self) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.alias_rows if self.alias_rows is not None else np.fromiter(self.aliases.values(), np.int64)
+        rows = self.aliases.rows
         order = np.argsort(rows, kind="stable")  # stable: each row's aliases keep their stored (sorted) order
         return order, np.searchsorted(rows[order], np.arange(len(self.names) + 1))
 
     def equivalents(self, row: int) -> tuple[str, ...]:
         """Every name of the alias index that resolves to ``row``, sorted."""
         order, starts = self._alias_groups
-        names = self.alias_names or list(self.aliases)
-        return tuple(sorted(names[i] for i in order[starts[row]:starts[row + 1]]))
+        keys = self.aliases.keys_raw
+        return tuple(sorted(Names(keys[order[starts[row]:starts[row + 1]]])))
 
     @functools.cached_property
     def info(self) -> TableInfo:
@@ -264,13 +264,17 @@ def _load(f: h5py.File, path: Path) -> Table:
     if problems:
         raise TableFormatError(f"{path} is not a valid actbench table:\n  - " + "\n  - ".join(problems))
     info, prov = _attr_text(f, "info"), _attr_text(f, "provenance")
-    names = d["names"].asstr()[...].tolist()
-    alias_names = d["aliases/names"].asstr()[...].tolist()
-    alias_rows = d["aliases/rows"][...]
-    problems = _index_problems(names, alias_names, alias_rows)
-    if problems:
-        raise TableFormatError(f"{path} is not a valid actbench table (its index is damaged):\n  - "
-                               + "\n  - ".join(problems))
+    names = Names(d["names"][...])
+    index = d["aliases/names"], d["aliases/rows"]
+
+    def read_index() -> tuple[np.ndarray, np.ndarray]:  # on first use: a query, equivalents, the whole index
+        if not f.id.valid:
+            raise ValueError(f"{path.name}: the table has been closed; open it again to look names up")
+        return _guarded(path, lambda: (index[0][...], index[1][...]))
+
+    aliases = AliasIndex(read_index, names, size=int(index[0].shape[0]), where=str(path))
+    if len(aliases) <= index_module.CHECK_AT_OPEN:
+        aliases.rows  # noqa: B018 - read and check a small index now: a damaged one is refused at open
     metrics = {c: d[f"metrics/{c}"][...] for c in METRICS}
     flags = {c: d[f"flags/{c}"][...] for c in METRICS}
     h1, h2 = d["outputs/h1"][...], d["outputs/h2"][...]
@@ -281,9 +285,8 @@ def _load(f: h5py.File, path: Path) -> Table:
         layers = [FimLayer(n, int(w), int(o), int(b)) for n, w, o, b in zip(
             d["fim/layout/names"].asstr()[...], d["fim/layout/n_weights"][...], d["fim/layout/offset"][...],
             d["fim/layout/n_bins"][...])]
-    return Table(path, info, prov, names, dict(zip(alias_names, alias_rows.tolist())), metrics, flags, h1, h2,
-                 seeds, n_fim, layers, _attr_text(f, "fim_convention"), _attr_text(f, "integrity"), f, alias_names,
-                 alias_rows, int(f.attrs["format_version"]))
+    return Table(path, info, prov, names, aliases, metrics, flags, h1, h2, seeds, n_fim, layers,
+                 _attr_text(f, "fim_convention"), _attr_text(f, "integrity"), f, int(f.attrs["format_version"]))
 
 
 def _validated(model, text: str, key: str, path: Path):

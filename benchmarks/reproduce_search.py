@@ -29,9 +29,12 @@ from actbench.search import RandomSearch, RegularizedEvolution, SurrogateSearch,
 _BENCH = None
 
 
-def _init(bench_name: str) -> None:
-    global _BENCH
-    _BENCH = ActBench(bench_name)
+_METHOD, _SEED = "auto", 0
+
+
+def _init(bench_name: str, method: str = "auto", seed: int = 0) -> None:
+    global _BENCH, _METHOD, _SEED
+    _BENCH, _METHOD, _SEED = ActBench(bench_name), method, seed
 
 
 def _make(label: str):
@@ -40,7 +43,7 @@ def _make(label: str):
     if label == "evolution":
         return RegularizedEvolution()
     reg, feats = label.split("-")
-    return SurrogateSearch(reg, feats)
+    return SurrogateSearch(reg, feats, embedding_method=_METHOD, embedding_seed=_SEED)
 
 
 def _one(task):
@@ -56,20 +59,29 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=100)
     ap.add_argument("--out", type=Path, default=Path("docs/search-mini"))
+    ap.add_argument("--embedding", default="auto", choices=["auto", "exact", "fast"],
+                    help="how the surrogates' UMAP embeddings are made (default auto: exact up to 50,000 functions)")
+    ap.add_argument("--embedding-seed", type=int, default=0, help="UMAP's seed (default 0, the shipped embeddings)")
+    ap.add_argument("--strategies", help="comma-separated subset of the grid's labels (default: all)")
     args = ap.parse_args()
     bench = ActBench(args.bench)
     t0 = time.perf_counter()
     for f in ("fim", "outputs", "both"):
-        embedding(bench, f)
+        embedding(bench, f, method=args.embedding, seed=args.embedding_seed)
     print(f"embeddings ready in {time.perf_counter() - t0:.1f} s (cached after the first run); "
           f"{len(bench):,} functions, best val_acc {np.nanmax(bench.metric('val_acc')):.4f}")
     labels = [f"{r}-{f}" for r in ("knr", "rf", "svr") for f in ("fim", "outputs", "both")] + ["random", "evolution"]
+    if args.strategies:
+        unknown = set(args.strategies.split(",")) - set(labels)
+        if unknown:
+            ap.error(f"unknown strategies {sorted(unknown)}; the grid's labels are {labels}")
+        labels = [label for label in labels if label in args.strategies.split(",")]
     table_best = float(np.nanmax(bench.metric("val_acc")))
     summary, curves = {}, {}
     workers = os.cpu_count() or 1
     tasks = [(label, s, args.budget) for label in labels for s in range(args.repeats)]
     t_grid = time.perf_counter()
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(args.bench,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(args.bench, args.embedding, args.embedding_seed)) as pool:
         results = list(pool.map(_one, tasks, chunksize=5))
     for label in labels:
         rs = [r for r in results if r[0] == label]
@@ -90,6 +102,8 @@ def main() -> None:
           f"{surrogate_s:.1f} s of process time for {9 * args.repeats} searches")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"bench": bench.name, "budget": args.budget,
+                                                         "embedding": args.embedding,
+                                                         "embedding_seed": args.embedding_seed,
                                                          "repeats": args.repeats, "table_best_val": table_best,
                                                          "grid_seconds": grid_s, "surrogate_seconds": surrogate_s,
                                                          "summary": summary}, indent=2))

@@ -202,6 +202,37 @@ def test_umap_fit_on_a_small_synthetic_table(tmp_path):
     assert e.shape == (120, 2) and np.isfinite(e).all()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
     assert np.array_equal(F.embedding(bench, "both", cache_dir=tmp_path / "cache"), e)
+    fast = F.embedding(bench, "both", cache_dir=tmp_path / "cache", method="fast")  # the large space's method
+    assert fast.shape == (120, 2) and np.isfinite(fast).all() and not np.array_equal(fast, e)
+    assert sorted(p.name.split("-", 1)[1] for p in (tmp_path / "cache").glob("*.npy")) == [
+        "both-fast-seed0-v1.npy", "both-seed0-v1.npy"]
+    assert np.array_equal(F.embedding(bench, "both", use_cache=False, method="fast"), fast)  # deterministic
+    assert np.array_equal(F.embedding(bench, "both", cache_dir=tmp_path / "cache", method="auto"), e)  # 120 rows: exact
+    with pytest.raises(ValueError, match="embedding method must be one of"):
+        F.embedding(bench, "both", method="quick")
+
+
+def test_outputs_projection_is_pca_in_chunks(tmp_path, monkeypatch):
+    """The fast embedding's input: exact principal components of the clipped outputs, accumulated over chunks
+    of rows (here 7 rows a chunk), against numpy's SVD of the whole matrix."""
+    from fixtures import official_records, write_official_json
+
+    from actbench import features as F
+    from actbench.convert import convert_official_json
+
+    src = write_official_json(tmp_path / "s.json", official_records(60, 250, seed=4))
+    convert_official_json(src, tmp_path / "s.h5", bench="resnet", source="test-fixture")
+    bench = ActBench(tmp_path / "s.h5")
+    monkeypatch.setattr(F, "_CHUNK", 7)
+    proj, kept = F.outputs_projection(bench, 5)
+    x = F.outputs_matrix(bench)
+    x = x - x.mean(axis=0)
+    _, sv, vt = np.linalg.svd(x, full_matrices=False)
+    expected = x @ vt[:5].T
+    assert proj.shape == (60, 5) and proj.dtype == np.float32
+    np.testing.assert_allclose(np.abs(proj), np.abs(expected), rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(kept, sv[:5] ** 2 / (sv ** 2).sum(), rtol=1e-6)
+    assert np.all(np.diff(kept) <= 0)
 
 
 def test_cli_search_and_plot(tmp_path, capsys):

@@ -63,13 +63,13 @@ class SearchSpace:
         hit = self._bench.resolver.find(name)
         return None if hit is None else hit.row
 
-    def embedding(self, features: str = "both", *, seed: int = 0) -> np.ndarray:
+    def embedding(self, features: str = "both", *, seed: int = 0, method: str = "auto") -> np.ndarray:
         """(n_rows, 2) cached UMAP embedding (see :func:`actbench.analysis.features.embedding`)."""
         if self._embedding is not None:
             return self._embedding
         from actbench.analysis.features import embedding
 
-        return embedding(self._bench, features, seed=seed)
+        return embedding(self._bench, features, seed=seed, method=method)
 
     def features(self, kind: str) -> np.ndarray:
         """Raw pre-training features, ``"fim"`` or ``"outputs"``."""

@@ -42,12 +42,15 @@ class SurrogateSearch:
         regressor: ``"knr"``, ``"rf"`` or ``"svr"`` (:func:`actbench.surrogate.make_regressor`).
         features: ``"fim"``, ``"outputs"`` or ``"both"``.
         embedding_seed: the UMAP seed (the embedding is cached per table and seed).
+        embedding_method: ``"auto"``, ``"exact"`` or ``"fast"`` (:func:`actbench.analysis.features.embedding`;
+            auto is the paper's UMAP up to 50,000 functions).
 
     Raises:
         ValueError: an unknown regressor or feature set (checked here, not when the search starts).
     """
 
-    def __init__(self, regressor: str = "knr", features: str = "both", *, embedding_seed: int = 0) -> None:
+    def __init__(self, regressor: str = "knr", features: str = "both", *, embedding_seed: int = 0,
+                 embedding_method: str = "auto") -> None:
         from actbench.base.text import did_you_mean
         from actbench.analysis.features import FEATURE_SETS
         from actbench.analysis.surrogate import REGRESSORS
@@ -58,7 +61,12 @@ class SurrogateSearch:
         if features not in FEATURE_SETS:
             raise ValueError(f"unknown feature set {features!r}{did_you_mean(str(features), FEATURE_SETS)}; "
                              f"feature sets: {', '.join(FEATURE_SETS)}")
+        from actbench.analysis.features import EMBEDDING_METHODS
+
+        if embedding_method not in EMBEDDING_METHODS:
+            raise ValueError(f"unknown embedding method {embedding_method!r}; methods: {', '.join(EMBEDDING_METHODS)}")
         self.regressor, self.features, self.embedding_seed = regressor, features, embedding_seed
+        self.embedding_method = embedding_method
         self.name = f"{regressor}-{features}"
 
     def setup(self, space: SearchSpace, rng: np.random.Generator) -> None:
@@ -68,7 +76,7 @@ class SurrogateSearch:
         self.pending: set[int] = set()  # rows other (simulated) workers are evaluating
         from actbench.analysis.surrogate import IncrementalKNeighbors
 
-        self._X = space.embedding(self.features, seed=self.embedding_seed)
+        self._X = space.embedding(self.features, seed=self.embedding_seed, method=self.embedding_method)
         self._model = make_regressor(self.regressor, seed=int(rng.integers(2**31)))
         # k-NN gets the same predictions incrementally (no refit per step); other regressors are refitted
         self._knn = IncrementalKNeighbors(self._X, self._model.n_neighbors) if self.regressor == "knr" else None

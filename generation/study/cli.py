@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--surrogate", default="knr", choices=SAMPLERS,
                    help="knr, rf, svr: the paper's search; tpe, random: Optuna's samplers (default knr)")
     i.add_argument("--feature-set", default="both", choices=["fim", "outputs", "both"])
+    i.add_argument("--embedding", default="auto", choices=["auto", "exact", "fast"],
+                   help="UMAP of the outputs themselves (exact, the paper's) or of their 32 principal components "
+                        "(fast: the whole large space in minutes); auto (default): exact up to 50,000 candidates")
     i.add_argument("--storage", help="Optuna storage URL (default: SQLite, study.db in the folder); e.g. "
                    "postgresql://user@host/db, or journal:///shared/path/study.log")
     i.add_argument("--name", help="study name in the storage (default: the folder's name)")
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe = Recipe.model_validate_json(args.recipe_file.read_text()) if args.recipe_file else None
             study = Study.create(args.study, task=args.task, features=args.features, budget=args.budget,
                                  surrogate=args.surrogate, feature_set=args.feature_set, seed=args.seed, recipe=recipe,
+                                 embedding_method=args.embedding,
                                  name=args.name, storage=args.storage, heartbeat_s=args.heartbeat,
                                  grace_s=args.grace, max_retry=args.max_retry,
                                  other_task_features=args.other_task_features,

@@ -33,6 +33,9 @@ class StudyConfig(BaseModel):
     features_table: str = Field(description="path of the feature table the candidates and embedding come from")
     features_sha256: str
     feature_set: Literal["fim", "outputs", "both"]
+    embedding_method: Literal["exact", "fast", "own"] = Field(
+        default="exact", description="how the embedding was made: the paper's UMAP (exact), UMAP of the outputs' "
+                                     "principal components (fast), or given by the caller (own)")
     surrogate: Literal["knr", "rf", "svr", "tpe", "random"]
     budget: int = Field(ge=1)
     seed: int = 0

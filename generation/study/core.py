@@ -40,7 +40,8 @@ class Study:
                surrogate: str = "knr", feature_set: str = "both", seed: int = 0, recipe: Recipe | None = None,
                name: str | None = None, storage: str | None = None, heartbeat_s: int = 60,
                grace_s: int | None = None, max_retry: int = 3, embedding: np.ndarray | None = None,
-               other_task_features: bool = False, other_fim_convention: bool = False) -> Study:
+               other_task_features: bool = False, other_fim_convention: bool = False,
+               embedding_method: str = "auto") -> Study:
         """Make a study folder and its Optuna study: the candidates (rows of the feature table that have the
         features needed) and the embedding the surrogate works on, computed once here.
 
@@ -49,13 +50,14 @@ class Study:
                 feature table lacks the features asked for, or the budget exceeds the candidates.
 
         ``embedding`` replaces the UMAP embedding by one of your own: an (n_rows, d) array, one row per row
-        of the feature table (``feature_set`` is then only a label). FIM features computed for another
+        of the feature table (``feature_set`` is then only a label). ``embedding_method`` chooses how the UMAP
+        embedding is made (:func:`actbench.analysis.features.embedding`: ``auto``, ``exact``, ``fast``). FIM features computed for another
         model or data set than the task's are refused unless ``other_task_features``, and FIM features in
         another K-FAC convention than the recipe's (``recipe.fim_convention``: the features of the functions
         the study trains) unless ``other_fim_convention``.
         """
         from actbench import ActBench
-        from actbench.analysis.features import FEATURE_SETS
+        from actbench.analysis.features import FEATURE_SETS, resolve_method
         from actbench.analysis.features import embedding as umap_embedding
         from generation.tasks import get_task
 
@@ -69,6 +71,10 @@ class Study:
         t = get_task(task)
         recipe = recipe or t.recipe
         bench = ActBench(features)
+        try:
+            method = "own" if embedding is not None else resolve_method(embedding_method, len(bench))
+        except ValueError as e:
+            raise StudyError(str(e)) from e
         tab = bench.data
         needs_emb = surrogate in ("knr", "rf", "svr") and embedding is None
         uses_fim = feature_set in ("fim", "both") and needs_emb
@@ -101,7 +107,8 @@ class Study:
                 raise StudyError(f"embedding must be a finite ({len(bench)}, d) array, one row per row of "
                                  f"{features}; got shape {emb.shape}")
         else:
-            emb = umap_embedding(bench, feature_set, seed=seed) if needs_emb else np.zeros((len(bench), 1))
+            emb = (umap_embedding(bench, feature_set, seed=seed, method=method) if needs_emb
+                   else np.zeros((len(bench), 1)))
         names = _training_names(tab)
         first = []
         for b in BASELINES:
@@ -110,7 +117,9 @@ class Study:
                 first.append(names[hit.row])
         cfg = StudyConfig(name=name or path.name, task=t.name, recipe=recipe,
                           features_table=str(Path(bench.path).resolve()), features_sha256=sha256_file(bench.path),
-                          feature_set=feature_set, surrogate=surrogate, budget=budget, seed=seed, storage=storage,
+                          feature_set=feature_set, surrogate=surrogate,
+                          embedding_method=method if embedding is not None or (needs_emb and feature_set != "fim")
+                          else "exact", budget=budget, seed=seed, storage=storage,
                           heartbeat_s=heartbeat_s, grace_s=grace_s or 3 * heartbeat_s, max_retry=max_retry,
                           n_candidates=len(names), first=tuple(first) if surrogate in ("knr", "rf", "svr") else (),
                           features_fim_convention=bench.fim_convention if uses_fim else None, created=_now())

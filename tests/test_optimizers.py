@@ -99,7 +99,9 @@ def test_syne_tune_asha_runs_on_the_simulator(mini, tmp_path):
     from actbench.query.slots import name_of
 
     row = mini.resolver.resolve(name_of(mini, config)).row  # the best configuration names a trained function
-    assert np.isfinite(mini.metric("val_acc")[row])
+    # ASHA's best is the lowest error seen at any epoch: a function can look best early and diverge later
+    # (NaN final values), so the check is that the table has what ASHA saw for it, not a final value
+    assert np.isfinite(mini.data.curves("val_acc", [row])).any()
 
 
 def test_run_search_keeps_its_trials_in_an_optuna_storage_the_dashboard_reads(mini, tmp_path):

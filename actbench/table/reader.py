@@ -9,7 +9,7 @@ open; features, per-seed values and curves are read on demand from the same open
 >>> with TableWriter(path, info=info, provenance=prov) as w:
 ...     _ = w.add("add(relu(x),zero(x))", {"val_acc": 0.9}, equivalents=["add(zero(x),relu(x))"])
 >>> t = read_table(path)
->>> t.names, t.row_of("add(zero(x),relu(x))"), float(t.metrics["val_acc"][0])
+>>> list(t.names), t.row_of("add(zero(x),relu(x))"), float(t.metrics["val_acc"][0])
 (['add(relu(x),zero(x))'], 0, 0.9)
 """
 

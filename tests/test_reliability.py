@@ -512,3 +512,21 @@ def test_validate_in_a_child_that_dies_calls_the_file_damaged(tmp_path, monkeypa
     monkeypatch.setattr(sys, "executable", "/bin/false")
     problems = validate_table(path, timeout=60)
     assert len(problems) == 1 and "the process that read it failed (exit code 1" in problems[0]
+
+
+def test_names_and_index_error_paths():
+    """A stored name that is not UTF-8 is a damaged table, not a wrong name; a missing name says so; an unknown
+    embedding method is refused when the search is made."""
+    import numpy as np
+
+    from actbench.search import SurrogateSearch
+    from actbench.table.index import Names
+
+    names = Names(np.array([b"relu(x)", b"\xff(x)"]))
+    assert names[0] == "relu(x)" and names.index("relu(x)") == 0 and "relu(x)" in names
+    with pytest.raises(TableFormatError, match="not UTF-8"):
+        names[1]
+    with pytest.raises(ValueError, match="is not a row name"):
+        names.index("tanh(x)")
+    with pytest.raises(ValueError, match="unknown embedding method"):
+        SurrogateSearch("knr", "outputs", embedding_method="quick")

@@ -41,8 +41,6 @@ and are not for search algorithms:
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,13 +51,13 @@ import numpy as np
 from actbench._version import __version__
 from actbench.base.text import did_you_mean, plural
 from actbench.query.budget import Budget
-from actbench.query.epochs import EpochViews, whole_epoch
+from actbench.query.answers import Answers
 from actbench.query.record import RECORD_FIELDS, Record, record_model
 from actbench.query.resolver import Resolver
 from actbench.sources.locate import locate
 from actbench.sources.registry import BENCHMARKS, DEFAULT_BENCHMARK, BenchmarkSpec
 from actbench.table.reader import Table, read_table
-from actbench.table.schema import CURVE_METRICS, DIVERGED, METRICS, MISSING, FimLayer
+from actbench.table.schema import CURVE_METRICS, METRICS, FimLayer
 
 if TYPE_CHECKING:
     from actbench.lang.expr import Expr
@@ -112,11 +110,7 @@ class ActBench:
         self.budget = Budget()
         #: Names to rows (free, never charged): what search strategies and samplers use to resolve names.
         self.resolver = Resolver(self._table)
-        self._per_seed: dict[str, np.ndarray] | None = None
-        self._epoch_views = EpochViews(self._table)
-        self._row_missing = np.stack([self._table.flags[c] == MISSING for c in METRICS], axis=1)
-        self._row_diverged = np.any(np.stack([self._table.flags[c] == DIVERGED for c in METRICS]), axis=0)
-        self._base = dict(self._table.info_fields)
+        self._answers = Answers(self._table, benchmark=self.name)  # values and costs (the one cost rule)
 
     # --- what the table is -------------------------------------------------------------------
 
@@ -188,96 +182,51 @@ class ActBench:
     def query(self, name: str | Expr, *, seed: int | None = None, epoch: int | None = None) -> Record:
         """The results of training with function ``name``; charged to :attr:`budget`.
 
+        What it costs is ``record.cost_s``, by the one rule of :mod:`actbench.query.cost` (docs/tables.md):
+        a run trained to an epoch costs its runtime times its share of training seconds by then (all it ran if
+        it stopped earlier); the function, the median over its runs; an unknown cost, the table's median. The
+        budget is charged that, once per function: the same function at a later epoch is charged only the
+        difference, at an earlier epoch or again nothing.
+
         Args:
             name: any spelling of any function; equivalent names answer with the same row.
-            seed: a seed of :attr:`seeds` for that run's values instead of the aggregate.
+            seed: a seed of :attr:`seeds` for that run's values (and cost) instead of the aggregate.
             epoch: answer after this many epochs (1 .. :attr:`epochs`; an int, or a float with a whole value
                 such as ``3.0``, as optimisers send fidelities) from the table's learning curves:
                 training and validation loss and accuracy at that epoch (test values are NaN before
                 the last epoch, not recorded per epoch; at the last they are the run's final test
-                values), and ``runtime_s`` the seconds up to it: the run's runtime times
-                the share of its training seconds spent by that epoch, so that the last epoch costs what
-                the whole run cost (evaluations included), however a search reaches it. Charges those
-                seconds; the same function at a later epoch is charged only the difference.
+                values), and ``runtime_s`` the seconds up to it. The last epoch costs what the whole run
+                cost (evaluations included), however a search reaches it: ``epoch=epochs`` and no epoch are
+                the same query.
 
         Raises:
             actbench.ParseError: the name is malformed.
             UnknownFunctionError: the table has no equivalent row; says whether the function is
                 outside the benchmark's space or only missing from the table.
             ValueError: ``seed`` is not one of the table's seeds; ``epoch`` is out of range, or the table
-                has no learning curves.
+                has no learning curves (:class:`actbench.errors.FidelityError`).
         """
         row, how = self.resolver.resolve(name)
-        t = self._table
-        if epoch is not None:
-            return self._query_epoch(name, row, how, seed, epoch)
-        self.budget.charge(row, t.metrics["runtime_s"][row])
-        if seed is None:
-            vals = {c: float(t.metrics[c][row]) for c in METRICS}
-            diverged = bool(self._row_diverged[row])
-            missing = tuple(c for c, m in zip(METRICS, self._row_missing[row]) if m)
-        else:
-            j = self._seed_index(seed)
-            vals = {c: float(self._per_seed[c][row, j]) for c in METRICS}
-            diverged = bool(self._per_seed["diverged"][row, j])
-            missing = tuple(c for c in METRICS if vals[c] != vals[c] and not diverged)
-        base = self._base if seed is None else {**self._base, "aggregation": f"seed {seed} (one run)"}
+        fields = self._answers.answer(row, seed, epoch)
+        self.budget.charge(row, fields["cost_s"])
         # every value comes from the table's arrays or its checked attributes: constructed, not re-validated
-        return Record._trusted(dict(name=str(name), representative=t.names[row], row=row, resolved_by=how,
-                                    seed=seed, epoch=None, diverged=diverged, missing=missing,
-                                    equivalents=self.resolver.equivalents(row), **vals, **base,
-                                    actbench_version=__version__))
+        return Record._trusted(dict(name=str(name), representative=self._table.names[row], row=row, resolved_by=how,
+                                    equivalents=self.resolver.equivalents(row), actbench_version=__version__,
+                                    **fields))
+
+    def cost(self, name: str | Expr, *, seed: int | None = None, epoch: int | None = None) -> float:
+        """The simulated seconds that a first query of ``name`` (of ``seed``, at ``epoch``) costs, by the one
+        cost rule (:mod:`actbench.query.cost`; ``query(...).cost_s``). Free: not charged.
+
+        Raises:
+            the errors of :meth:`query`."""
+        return self._answers.cost(self.resolver.resolve(name).row, seed, epoch)
 
     @property
     def epochs(self) -> int | None:
         """Epochs of the table's learning curves (``query(..., epoch=k)`` answers for k in 1..epochs), or
         None when the table holds only final values."""
         return self._table.n_epochs or None
-
-    def _query_epoch(self, name, row: int, how: str, seed: int | None, epoch: int) -> Record:
-        e = self._table.n_epochs
-        if not e:
-            raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training "
-                             "(query without epoch=); tables written from results with curves have them "
-                             "(ActBench.epochs says how many)")
-        epoch = whole_epoch(epoch, e)
-        view, i = self._epoch_views.view(row)
-        k = epoch - 1
-        if seed is not None:
-            j = self._seed_index(seed)
-            vals = {c: float(view["seed"][c][i, j, k]) for c in METRICS}
-            diverged = bool(not view["reached"][i, j, k])
-            aggregation = f"seed {seed} (one run), at epoch {epoch} of {e}"
-        else:
-            vals = {c: float(view["median"][c][i, k]) for c in METRICS}
-            diverged = bool(view["diverged"][i, k])
-            aggregation = f"{self._base['aggregation']}, at epoch {epoch} of {e}"
-        if epoch == e:  # the end of training: the test split was evaluated, and its values are the final ones
-            t = self._table
-            for c in ("test_acc", "test_loss"):
-                vals[c] = float(t.metrics[c][row]) if seed is None else float(self._per_seed[c][row, j])
-        self.budget.charge(row, float(view["median"]["runtime_s"][i, k]))  # the runs' median time to the epoch
-        missing = tuple(c for c in METRICS
-                        if (c.startswith("test_") and epoch < e) or (vals[c] != vals[c] and not diverged))
-        base = {**self._base, "aggregation": aggregation}
-        return Record._trusted(dict(name=str(name), representative=self._table.names[row], row=row, resolved_by=how,
-                                    seed=seed, epoch=int(epoch), diverged=diverged, missing=missing,
-                                    equivalents=self.resolver.equivalents(row), **vals, **base,
-                                    actbench_version=__version__))
-
-    def _seed_index(self, seed: int) -> int:
-        self._load_per_seed(hint="query without seed=")
-        seeds = self._table.seeds
-        if seed not in seeds:
-            raise ValueError(f"seed {seed} is not in this table; its seeds are {seeds}")
-        return seeds.index(seed)
-
-    def _load_per_seed(self, hint: str = "per-seed values need a table that has them") -> None:
-        if self._table.seeds is None:
-            raise ValueError(f"this table holds only aggregated values ({self.info.aggregation}); {hint}")
-        if self._per_seed is None:
-            self._per_seed = {c: self._table.per_seed(c) for c in METRICS}
-            self._per_seed["diverged"] = self._table.seed_diverged()
 
     # --- analysis (free; not for search algorithms) --------------------------------------------
 
@@ -304,25 +253,29 @@ class ActBench:
         Raises:
             KeyError: an unknown metric. ValueError: the table holds only aggregated values."""
         _check_metric(column, METRICS)
-        self._load_per_seed()
-        return self._per_seed[column].copy()
+        return self._answers.per_seed()[column].copy()
 
     def seed_diverged(self) -> np.ndarray:
         """(n_rows, n_seeds) bool: whether each run diverged (some metric NaN). Free: not charged."""
-        self._load_per_seed()
-        return self._per_seed["diverged"].copy()
+        return self._answers.per_seed()["diverged"].copy()
 
-    def curves(self, column: str, rows=None) -> np.ndarray:
+    def curves(self, column: str, rows=None, *, aggregate: bool = False) -> np.ndarray:
         """(n_rows, n_seeds, n_epochs) float64 learning curve of a column (``train_loss``, ``train_acc``,
-        ``val_loss``, ``val_acc``, ``epoch_s``), NaN after a run stopped; read from disk now. Free: not charged.
+        ``val_loss``, ``val_acc``, ``epoch_s``), NaN after a run stopped; read from disk now. With ``aggregate``,
+        (n_rows, n_epochs): over seeds as ``query(name, epoch=k)`` aggregates (a diverged run counts as the
+        worst; NaN where the median run diverged; not for ``epoch_s``). Free: not charged.
 
         Raises:
             KeyError: an unknown column. ValueError: the table has no learning curves."""
         _check_metric(column, CURVE_METRICS, "curve column")
         if not self._table.n_epochs:
             raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training")
-        return self._table.curves(column, slice(None) if rows is None else np.asarray(rows))
-
+        sel = np.arange(len(self)) if rows is None else np.asarray(rows)
+        if aggregate:
+            if column == "epoch_s":
+                raise ValueError("epoch_s has no aggregate over seeds: elapsed(aggregate=True) gives the seconds")
+            return self._answers.views.gather(sel, "median", column).astype(np.float64)
+        return self._table.curves(column, slice(None) if rows is None else sel)
 
     def metric(self, column: str) -> np.ndarray:
         """(n_rows,) values of one metric for every row, in row order. Free: not charged."""
@@ -344,33 +297,37 @@ class ActBench:
 
         t = self._table
         rows = t.aliases.rows
-        seeds = None
-        if per_seed:
-            self._load_per_seed()
-            seeds = t.seeds
+        each_seed = self._answers.per_seed() if per_seed else None
         cols = None
         if params:
             each = [params_of(self, r) for r in range(len(self))]
             cols = {p: [e[p] for e in each] for p in each[0]} if each else {}
         eq = [tuple(self.resolver.equivalents(r)) for r in range(len(self))] if equivalents else None
-        return summary_frame(t.names, t.metrics, self._row_diverged, np.bincount(rows, minlength=len(self)),
-                             per_seed=self._per_seed if per_seed else None, seeds=seeds, params=cols,
-                             equivalents=eq)
+        return summary_frame(t.names, t.metrics, self._answers.row_diverged, np.bincount(rows, minlength=len(self)),
+                             per_seed=each_seed, seeds=t.seeds if per_seed else None, params=cols, equivalents=eq)
 
-    def elapsed(self, rows=None) -> np.ndarray:
-        """(n_rows, n_seeds, n_epochs) simulated seconds from the start of each run to the end of each epoch
-        (what ``query(name, seed=s, epoch=k)`` charges), NaN after a run stopped. Free: not charged.
+    def elapsed(self, rows=None, *, aggregate: bool = False) -> np.ndarray:
+        """(n_rows, n_seeds, n_epochs) simulated seconds from the start of each run to the end of each epoch,
+        by the cost rule (:mod:`actbench.query.cost`): what a first ``query(name, seed=s, epoch=k)`` charges.
+        After a run stopped (it diverged) it stays at what the run cost; where the table has no runtime for a
+        run, the fallback that the query charges. With ``aggregate``, (n_rows, n_epochs): what
+        ``query(name, epoch=k)`` charges (the median over runs). Free: not charged.
 
         Raises:
             ValueError: the table has no learning curves."""
         if not self._table.n_epochs:
             raise ValueError(f"{self.name!r} has no learning curves: only the values at the end of training")
-        return self._epoch_views.elapsed(np.arange(len(self)) if rows is None else np.asarray(rows))
+        return self._answers.views.elapsed(np.arange(len(self)) if rows is None else np.asarray(rows),
+                                           aggregate=aggregate)
 
     def curves_frame(self, columns=None, rows=None):
-        """The learning curves as a long pandas DataFrame: ``function``, ``row``, ``seed``, ``epoch`` and one
-        column per curve (default every curve column, and ``elapsed_s``: :meth:`elapsed`), one row per
-        function, seed and epoch, NaN after a run stopped. Free: not charged.
+        """The learning curves as a long pandas DataFrame: ``function``, ``row``, ``seed``, ``epoch``, one
+        column per curve (default every curve column, and ``elapsed_s``: :meth:`elapsed`) and ``diverged``
+        (the run had stopped by that epoch: it diverged, and its values there are NaN), one row per function,
+        seed and epoch. Free: not charged.
+
+        To aggregate over seeds as the table does, count a diverged run as the worst value (the median of
+        NaN-skipped values is not the table's): ``query(name, epoch=k)`` or ``best(epoch=k)`` do.
 
         Raises:
             KeyError: an unknown column. ValueError: the table has no learning curves."""
@@ -379,15 +336,28 @@ class ActBench:
         sel = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         columns = [*CURVE_METRICS, "elapsed_s"] if columns is None else list(columns)
         data = {c: (self.elapsed(sel) if c == "elapsed_s" else self.curves(c, sel)) for c in columns}
+        data["diverged"] = ~self._answers.views.gather(sel, "reached")
         return curves_frame(self._table.names, sel, self._table.seeds or [0], data)
 
-    def best(self, k: int = 10, *, metric: str = "val_acc"):
+    def best(self, k: int = 10, *, metric: str = "val_acc", epoch: int | None = None):
         """The ``k`` best rows by ``metric`` (highest accuracy; lowest loss or runtime), as a
-        DataFrame. NaN sorts last. Free: not charged."""
+        DataFrame. NaN sorts last. Free: not charged.
+
+        With ``epoch`` (tables with learning curves), ranked by the values at that epoch, aggregated over
+        seeds as :meth:`query` at that epoch aggregates them (a diverged run counts as the worst; test values
+        exist only at the last epoch): columns are the metrics, ``diverged`` and ``cost_s``.
+
+        Raises:
+            KeyError: an unknown metric. ValueError: ``epoch`` outside 1..epochs, or no learning curves."""
         _check_metric(metric, METRICS)
-        df = self.table()
+        df = self.table() if epoch is None else self._epoch_frame(epoch)
         ascending = not metric.endswith("_acc")
         return df.sort_values(metric, ascending=ascending, na_position="last", kind="stable").head(k)
+
+    def _epoch_frame(self, epoch):
+        from actbench.query.frames import epoch_frame
+
+        return epoch_frame(self._table.names, *self._answers.at_epoch(epoch))
 
     def features(self, kind: Literal["fim", "outputs"], rows=None) -> np.ndarray:
         """(n_rows, d) float32 features read from disk now: ``"fim"`` (the concatenated per-layer

@@ -93,27 +93,29 @@ class DocReader:
     # --- answers at an epoch ------------------------------------------------------------------------
 
     def run_seconds(self, row: int, j: int, k: int) -> float:
+        """A run's cost up to epoch k + 1 (the cost rule of docs/tables.md, as docs/format.md states it)."""
         ep = self.curves["epoch_s"][row, j]
-        cum = np.cumsum(np.nan_to_num(ep))
-        reached = ~np.isnan(self.curves["val_acc"][row, j])
-        if np.isnan(ep[k]):
-            return math.nan
-        last = max(int(reached.sum()) - 1, 0)
-        runtime = self.per_seed["runtime_s"][row, j]
-        if math.isfinite(runtime) and runtime > 0 and cum[last] > 0:
-            return runtime * cum[k] / cum[last]
-        return float(cum[k])
+        trained = ~np.isnan(ep)
+        cum = np.cumsum(np.where(trained, ep, 0.0))
+        runtimes = self.per_seed["runtime_s"][row]
+        runtime = runtimes[j] if np.isfinite(runtimes).any() else self.metrics["runtime_s"][row]
+        if math.isfinite(runtime) and runtime >= 0:
+            return runtime * cum[k] / cum[-1] if cum[-1] > 0 else float(runtime)
+        return float(cum[k]) if trained.any() else math.nan
 
     def at_epoch(self, row: int, epoch: int) -> dict:
         k = epoch - 1
+        if epoch == self.curves["val_acc"].shape[2]:  # the last epoch: the table's row
+            out = {m: float(self.metrics[m][row]) for m in METRICS}
+            out["diverged"] = any(self.flags[m][row] == 1 for m in METRICS)
+            return out
         reached = ~np.isnan(self.curves["val_acc"][row, :, k])
         out = {c: self.aggregate(self.curves[c][row, :, k], ~reached, c)
                for c in ("train_acc", "val_acc", "train_loss", "val_loss")}
-        secs = [self.run_seconds(row, j, k) for j in range(len(self.seeds)) if reached[j]]
+        secs = [s for j in range(len(self.seeds)) if not math.isnan(s := self.run_seconds(row, j, k))]
         out["runtime_s"] = float(np.median(secs)) if secs else math.nan
-        last = epoch == self.curves["val_acc"].shape[2]
         for c in ("test_acc", "test_loss"):
-            out[c] = float(self.metrics[c][row]) if last else math.nan
+            out[c] = math.nan
         out["diverged"] = math.isnan(out["train_acc"]) or math.isnan(out["val_acc"])
         return out
 

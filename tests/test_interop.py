@@ -115,10 +115,11 @@ def test_a_later_epoch_is_charged_only_the_seconds_between(mini):
     obj = Objective(mini)
     e3 = obj.evaluate("swish(x)", 3)
     e10 = obj.evaluate("swish(x)", 10)
-    assert e3.info["charged_s"] == pytest.approx(e3.cost)
-    assert e10.info["charged_s"] == pytest.approx(e10.cost - e3.cost)
-    assert obj.evaluate("swish(x)", 5).info["charged_s"] == 0.0
-    assert obj.budget.seconds == pytest.approx(e10.cost) and obj.budget.evaluations == 1
+    assert e3.cost == e3.info["charged_s"] == e3.info["cost_s"] == mini.cost("swish(x)", epoch=3)
+    assert e10.cost == e10.info["charged_s"] == pytest.approx(e10.info["cost_s"] - e3.info["cost_s"])
+    five = obj.evaluate("swish(x)", 5)
+    assert five.cost == five.info["charged_s"] == 0.0 and five.info["cost_s"] == mini.cost("swish(x)", epoch=5)
+    assert obj.budget.seconds == pytest.approx(e10.info["cost_s"]) and obj.budget.evaluations == 1
 
 
 def test_max_evaluations_stops_new_functions_and_refunds_nothing_twice(mini):
@@ -224,9 +225,18 @@ def test_curves_frame_and_elapsed_match_the_arrays(mini):
     reached = ~np.isnan(mini.curves("val_acc", rows)[:, :, -1])
     runtime = mini.per_seed("runtime_s")[rows]
     np.testing.assert_allclose(el[:, :, -1][reached], runtime[reached])  # the last epoch costs the whole run
-    assert (np.diff(el, axis=2)[np.isfinite(np.diff(el, axis=2))] > 0).all()
+    step = np.diff(el, axis=2)
+    ran = ~np.isnan(mini.curves("val_acc", rows))[:, :, 1:]
+    assert (step[ran] > 0).all() and (step[~ran] == 0).all()  # after a run stopped, it costs nothing more
     whole = mini.curves_frame(columns=["val_acc"])
-    assert len(whole) == len(mini) * 3 * 10 and list(whole.columns) == ["function", "row", "seed", "epoch", "val_acc"]
+    assert len(whole) == len(mini) * 3 * 10
+    assert list(whole.columns) == ["function", "row", "seed", "epoch", "val_acc", "diverged"]
+    # a run has diverged by an epoch where it has no value; at the last epoch also where the table flags it
+    # diverged at the end of training (9 runs of mini diverged after their last validation)
+    want = np.isnan(mini.curves("val_acc"))
+    want[:, :, -1] |= mini.seed_diverged()
+    np.testing.assert_array_equal(whole["diverged"].to_numpy(), want.ravel())
+    assert (want[:, :, -1] & ~np.isnan(mini.curves("val_acc")[:, :, -1])).sum() == 9
     assert mini.budget.evaluations == 0
 
 
@@ -243,7 +253,7 @@ def _no_curves(tmp_path):
 
 
 def test_bad_arguments_and_fidelities_say_what_to_do(mini, tmp_path):
-    with pytest.raises(ValueError, match="max_evaluations must be at least 1"):
+    with pytest.raises(ValueError, match="max_evaluations must be a whole number of distinct functions, at least 1"):
         Objective(mini, max_evaluations=0)
     obj = Objective(mini)
     with pytest.raises(TypeError, match="a configuration is a function name, a dict"):

@@ -38,7 +38,7 @@ MAX_LINES = 420  # "about 400"
 LONG_OK: dict[str, str] = {}
 # attributes that are one object's private state: nothing but their owner reads them
 PRIVATE_STATE = {"_table", "_file", "_resolve", "_find", "_bench", "_equivalents_of", "_curve_blocks",
-                 "_epoch_views", "_per_seed", "_views", "_resolved"}
+                 "_epoch_views", "_per_seed", "_views", "_resolved", "_answers"}
 
 
 def _modules(*packages: str) -> dict[str, Path]:

@@ -36,52 +36,80 @@ def test_smac_stops_on_distinct_functions_and_never_sees_nan(mini, tmp_path):
     assert best.value == pytest.approx(min(costs)) and not best.info["new"]
 
 
-def test_smac_multi_fidelity_facade_runs_on_epochs(mini, tmp_path):
-    from smac import MultiFidelityFacade, Scenario
+@pytest.mark.parametrize("facade", ["MultiFidelityFacade", "HyperbandFacade"])
+def test_smac_multi_fidelity_facades_crash_no_trial(mini, tmp_path, facade):
+    """SMAC's successive-halving budgets (1.11, 3.33, 10 epochs) train to the next whole epoch with
+    round_fidelity=True, as docs/optimizers.md sets it up: no trial crashes, and every budget is answered."""
+    import smac
+    from smac import Scenario
+    from smac.runhistory.enumerations import StatusType
 
-    objective = Objective(mini, max_evaluations=8)
+    objective = Objective(mini, max_evaluations=12, round_fidelity=True)
     scenario = Scenario(objective.get_configuration_space(), deterministic=True, n_trials=300, min_budget=1,
                         max_budget=mini.epochs, output_directory=tmp_path / "smac", seed=0)
-    smac = MultiFidelityFacade(scenario, objective.smac_multifidelity, callbacks=[objective.stopper],
-                               overwrite=True, logging_level=40)
-    smac.optimize()
-    budgets = {k.budget for k in smac.runhistory}
-    assert objective.budget.evaluations == 8 and len(budgets) > 1  # fractional SMAC budgets were whole epochs
+    opt = getattr(smac, facade)(scenario, objective.smac_multifidelity, callbacks=[objective.stopper],
+                                overwrite=True, logging_level=40)
+    opt.optimize()
+    statuses = [v.status for v in opt.runhistory.values()]
+    assert StatusType.CRASHED not in statuses and objective.refused == 0
+    budgets = {round(k.budget, 2) for k in opt.runhistory}
+    assert budgets == {1.11, 3.33, 10.0} and {h["epoch"] for h in objective.history} == {2, 4, 10}
+    assert objective.budget.evaluations == 12 and objective.best()["epoch"] == 10
+    mini.budget.reset()
+
+
+def test_smac_fractional_budgets_without_rounding_are_refused_not_answered(mini):
+    objective = Objective(mini)
+    with pytest.raises(ValueError, match="not a whole number of epochs"):
+        objective.smac_multifidelity("swish(x)", budget=10 / 3)
+    assert objective.refused == 1 and objective.calls == 0
 
 
 def test_syne_tune_blackbox_holds_the_tables_values(mini):
     from actbench.interop import syne_tune_blackbox
-
-    bb = syne_tune_blackbox(mini)
-    assert len(bb.hyperparameters) == 5103 and bb.num_seeds == 3 and bb.num_fidelities == 10
-    row = mini.resolver.resolve("swish(x)").row
     from actbench.query.slots import params_of
 
+    each = syne_tune_blackbox(mini, seed="each")
+    agg = syne_tune_blackbox(mini)  # the default: the table's aggregate, as query() answers
+    one = syne_tune_blackbox(mini, seed=2)
+    assert len(each.hyperparameters) == 5103 and (each.num_seeds, agg.num_seeds, one.num_seeds) == (3, 1, 1)
+    assert each.num_fidelities == 10
+    row = mini.resolver.resolve("swish(x)").row
     config = params_of(mini, row)
     curve = mini.curves("val_acc", [row])[0]
     elapsed = mini.elapsed([row])[0]
-    for seed in range(3):
-        for epoch in (1, 4, 10):
-            r = bb.objective_function(config, fidelity={"epoch": epoch}, seed=seed)
-            assert r["val_acc"] == pytest.approx(curve[seed, epoch - 1], rel=1e-6)
+    for epoch in (1, 4, 10):
+        for seed in range(3):
+            r = each.objective_function(config, fidelity={"epoch": epoch}, seed=seed)
+            want = mini.query("swish(x)", seed=seed, epoch=epoch).val_acc
+            assert r["val_acc"] == pytest.approx(want, rel=1e-6)
             assert r["elapsed_time"] == pytest.approx(elapsed[seed, epoch - 1], rel=1e-6)
-    arr = bb.objectives_evaluations
-    assert np.isfinite(arr).all()  # diverged runs are worst values, never NaN
-    bad = mini.resolver.resolve(mini.names[int(np.flatnonzero(np.isnan(mini.metric("val_acc")))[0])]).row
-    r = bb.objective_function(params_of(mini, bad), fidelity={"epoch": 10}, seed=0)
-    assert r["val_acc"] == 0.0 or r["diverged"] == 0.0
+        rec = mini.query("swish(x)", epoch=epoch)
+        r = agg.objective_function(config, fidelity={"epoch": epoch}, seed=0)
+        assert r["val_acc"] == pytest.approx(rec.val_acc, rel=1e-6)
+        assert r["elapsed_time"] == pytest.approx(rec.cost_s, rel=1e-6)
+        assert one.objective_function(config, fidelity={"epoch": epoch}, seed=0)["val_acc"] == pytest.approx(
+            curve[2, epoch - 1] if epoch < 10 else mini.query("swish(x)", seed=2).val_acc, rel=1e-6)
+    mini.budget.reset()
+    for bb in (each, agg):
+        assert np.isfinite(bb.objectives_evaluations).all()  # diverged runs are worst values, never NaN
+    bad = int(np.flatnonzero(np.isnan(mini.metric("val_acc")))[0])
+    r = agg.objective_function(params_of(mini, bad), fidelity={"epoch": 10}, seed=0)
+    assert r["val_acc"] == 0.0 and r["diverged"] == 1.0
+    with pytest.raises(ValueError, match="seed 7 is not one of the table's seeds"):
+        syne_tune_blackbox(mini, seed=7)
 
 
 def test_syne_tune_asha_runs_on_the_simulator(mini, tmp_path):
     from syne_tune import StoppingCriterion, Tuner
     from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
-    from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
     from syne_tune.optimizer.baselines import ASHA
 
-    from actbench.interop import syne_tune_blackbox
+    from actbench.interop import syne_tune_backend, syne_tune_blackbox
 
     bb = syne_tune_blackbox(mini)
-    tuner = Tuner(trial_backend=UserBlackboxBackend(bb, elapsed_time_attr="elapsed_time"),
+    np.random.seed(0)
+    tuner = Tuner(trial_backend=syne_tune_backend(bb),
                   scheduler=ASHA(bb.configuration_space, metric="val_error", do_minimize=True, time_attr="epoch",
                                  max_t=mini.epochs, random_seed=0),
                   stop_criterion=StoppingCriterion(max_num_trials_started=40), n_workers=4, sleep_time=0,
@@ -102,6 +130,35 @@ def test_syne_tune_asha_runs_on_the_simulator(mini, tmp_path):
     # ASHA's best is the lowest error seen at any epoch: a function can look best early and diverge later
     # (NaN final values), so the check is that the table has what ASHA saw for it, not a final value
     assert np.isfinite(mini.data.curves("val_acc", [row])).any()
+    # the simulated clock is training time: no trial's report arrives before its cost by the rule
+    first = results.sort_values("st_tuner_time").groupby("trial_id").first()
+    assert (first["st_tuner_time"] >= first["elapsed_time"] - 1e-9).all()
+
+
+def test_the_documented_syne_tune_run_gives_the_same_result_twice(tmp_path):
+    """docs/optimizers.md's syne-tune example, run as written in two fresh interpreters, prints the same best
+    configuration and the same simulated times."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "optimizers.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "syne_tune_backend(" in b)
+    code = ("from actbench import ActBench\n" + block +
+            "from syne_tune.experiments import load_experiment\n"
+            "r = load_experiment(tuner.name).results\n"
+            "print(len(r), r['st_tuner_time'].round(9).tolist()[-5:], r['trial_id'].nunique())\n")
+    outs = []
+    for k in range(2):
+        env = {**os.environ, "PYTHONPATH": str(root), "SYNETUNE_FOLDER": str(tmp_path / f"st{k}")}
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outs.append(done.stdout.strip().splitlines()[-2:])
+    assert outs[0] == outs[1] and "binary" in outs[0][0]
 
 
 def test_run_search_keeps_its_trials_in_an_optuna_storage_the_dashboard_reads(mini, tmp_path):

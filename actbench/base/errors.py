@@ -18,9 +18,12 @@ __all__ = [
     "ArityError",
     "BudgetExhausted",
     "ChecksumError",
+    "ConfigurationError",
     "ConversionError",
     "CorruptTableError",
     "DownloadError",
+    "FidelityError",
+    "LimitError",
     "LicenseNotAcceptedError",
     "MissingExtraError",
     "NotInSpaceError",
@@ -182,6 +185,21 @@ class StudyRecordError(ActBenchError, ValueError):
 
 
 # --- search ----------------------------------------------------------------------------------
+
+
+class FidelityError(ActBenchError, ValueError):
+    """A fidelity (an epoch) that a table cannot answer: outside 1..epochs, not a whole number (without
+    ``round_fidelity``), not a number, or asked of a table without learning curves."""
+
+
+class ConfigurationError(ActBenchError, ValueError):
+    """A configuration that names no function of the table's space: unknown or missing slot parameters,
+    a value outside a slot's choices, a row index out of range."""
+
+
+class LimitError(ActBenchError, ValueError):
+    """A search or objective limit that cannot be honoured: ``max_evaluations`` that is not a whole number
+    of at least 1, ``max_seconds`` that is not a positive finite number of seconds, and the like."""
 
 
 class SearchExhausted(IndexError):

@@ -5,7 +5,8 @@ pandas (``docs/optimizers.md``).
   fidelity, charged to the table's budget; HPOBench's ``objective_function`` convention, SMAC's and Optuna's
   targets, DEHB's function, and a stopper that ends a run on the table's budget.
 - :func:`configspace` and :func:`fidelity_space`: the functions and the epochs as ConfigSpace spaces.
-- :func:`syne_tune_blackbox`: a table as a syne-tune tabular blackbox for its simulator backend.
+- :func:`syne_tune_blackbox`: a table as a syne-tune tabular blackbox for its simulator backend, and
+  :func:`syne_tune_backend`: that backend with a reproducible clock that counts the table's training time.
 
 Each needs only its own optimiser's package, imported when first used.
 """
@@ -15,12 +16,12 @@ from actbench.interop.configspace import FIDELITY, configspace, fidelity_space
 from actbench.interop.objective import Evaluation, Objective
 
 __all__ = ["FIDELITY", "BudgetExhausted", "Evaluation", "Objective", "configspace", "fidelity_space",
-           "syne_tune_blackbox"]
+           "syne_tune_backend", "syne_tune_blackbox"]
 
 
 def __getattr__(name: str):
-    if name == "syne_tune_blackbox":
-        from actbench.interop.synetune import syne_tune_blackbox
+    if name in ("syne_tune_backend", "syne_tune_blackbox"):
+        from actbench.interop import synetune
 
-        return syne_tune_blackbox
+        return getattr(synetune, name)
     raise AttributeError(f"module 'actbench.interop' has no attribute {name!r}")

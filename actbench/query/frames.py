@@ -14,7 +14,7 @@ from actbench.table.schema import METRICS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["curves_frame", "summary_frame"]
+__all__ = ["curves_frame", "epoch_frame", "summary_frame"]
 
 
 def summary_frame(names: list[str], metrics: dict[str, np.ndarray], diverged: np.ndarray, n_equivalents: np.ndarray,
@@ -55,3 +55,13 @@ def curves_frame(names: list[str], rows: np.ndarray, seeds: list[int], curves: d
            "epoch": np.broadcast_to(np.arange(1, n_epochs + 1)[None, None, :], shape).ravel()}
     out.update({c: a.ravel() for c, a in curves.items()})
     return pd.DataFrame(out)
+
+
+def epoch_frame(names, values: dict[str, np.ndarray], diverged: np.ndarray, cost: np.ndarray) -> pd.DataFrame:
+    """One row per function at one epoch (index: representative names): the metrics aggregated over seeds at
+    that epoch, ``diverged`` and ``cost_s`` (what a first query at that epoch charges)."""
+    import pandas as pd
+
+    cols: dict[str, object] = {c: values[c] for c in METRICS}
+    cols["diverged"], cols["cost_s"] = diverged, cost
+    return pd.DataFrame(cols, index=pd.Index(list(names), name="function"))

@@ -20,8 +20,9 @@ __all__ = ["RECORD_FIELDS", "Record", "record_model"]
 
 #: The fields of a :class:`Record`, in order.
 RECORD_FIELDS: tuple[str, ...] = (
-    "name", "representative", "row", "resolved_by", "benchmark", "seed", "epoch", "aggregation", *METRICS, "diverged",
-    "missing", "equivalents", "train_split", "val_split", "test_split", "val_is_test", "source", "actbench_version")
+    "name", "representative", "row", "resolved_by", "benchmark", "seed", "epoch", "aggregation", *METRICS, "cost_s",
+    "diverged", "missing", "equivalents", "train_split", "val_split", "test_split", "val_is_test", "source",
+    "actbench_version")
 _RECORD_MODEL = None
 _NAN = object()
 
@@ -41,6 +42,7 @@ def record_model():
             "resolved_by": (Literal["name", "equivalent", "outputs"], ...), "benchmark": (str, ...),
             "seed": (int | None, ...), "epoch": (int | None, None), "aggregation": (str, ...),
             **{m: metric for m in METRICS},
+            "cost_s": (Annotated[float, BeforeValidator(lambda v: math.nan if v is None else v)], math.nan),
             "diverged": (bool, ...), "missing": (tuple[str, ...], ...), "equivalents": (tuple[str, ...], ...),
             "train_split": (str, ...), "val_split": (str, ...), "test_split": (str, ...), "val_is_test": (bool, ...),
             "source": (str, ...), "actbench_version": (str, __version__)}
@@ -73,7 +75,12 @@ class Record:
         train_loss: training loss.
         val_loss: validation loss.
         test_loss: test loss.
-        runtime_s: seconds of the run (training and its evaluations).
+        runtime_s: seconds of the run (training and its evaluations) as the table measured them, up to
+            ``epoch``; NaN where the table has none.
+        cost_s: the simulated seconds this function costs a search trained to ``epoch`` (the end of training
+            when None), by the one cost rule of :mod:`actbench.query.cost`: what the budget charges a first
+            query of it, never NaN (an unknown runtime costs the table's median). A record saved without it (by an
+            earlier release) reads back with NaN here.
         diverged: training diverged (some metric is NaN in the source).
         missing: metric columns with no value.
         equivalents: every name the table lists for the row.

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from actbench.base.errors import ConfigurationError
+
 __all__ = ["INDEX_PARAM", "Slots", "name_of", "params_of", "row_of_params", "slot_params"]
 
 #: The parameter of the index form: a row of the table.
@@ -65,25 +67,32 @@ def slot_params(bench, form: str = "auto") -> Slots | None:
 
 def name_of(bench, params: Mapping[str, Any]) -> str:
     """The function a parameter set names (a table row's name for the index form). ``params`` is a dict, a
-    ConfigSpace configuration or any mapping; keys other than the space's (a fidelity, say) are refused.
+    ConfigSpace configuration or any mapping; keys other than the space's (a fidelity, say) are refused, in
+    either form.
 
     Raises:
-        ValueError: parameters of another space, or an index outside the table.
+        ConfigurationError: parameters of another space, an extra key, or an index outside the table (a
+            ``ValueError``).
     """
     if INDEX_PARAM in params:
+        if set(params) != {INDEX_PARAM}:
+            raise ConfigurationError(f"parameters {sorted(params)} do not name a function of {bench.name!r}: the "
+                                     f"index form takes only {INDEX_PARAM!r}")
         i = _index(params[INDEX_PARAM])
         if i is None or not 0 <= i < len(bench):
-            raise ValueError(f"{INDEX_PARAM}={params[INDEX_PARAM]!r} is not a row of {bench.name!r} "
-                             f"(0..{len(bench) - 1})")
+            raise ConfigurationError(f"{INDEX_PARAM}={params[INDEX_PARAM]!r} is not a row of {bench.name!r} "
+                                     f"(0..{len(bench) - 1})")
         return bench.resolver.name(i)
     slots = slot_params(bench)
     if slots is None or set(params) != {p for p, _ in slots[1]}:
         want = [p for p, _ in slots[1]] if slots else [INDEX_PARAM]
-        raise ValueError(f"parameters {sorted(params)} do not name a function of {bench.name!r}; it takes {want}")
+        raise ConfigurationError(f"parameters {sorted(params)} do not name a function of {bench.name!r}; it "
+                                 f"takes {want}")
     schema, order = slots
     for p, choices in order:
         if params[p] not in choices:
-            raise ValueError(f"{p}={params[p]!r} is not one of its {len(choices)} operators: {', '.join(choices)}")
+            raise ConfigurationError(f"{p}={params[p]!r} is not one of its {len(choices)} operators: "
+                                     f"{', '.join(choices)}")
     values = iter([params[p] for p, _ in order])
     return re.sub(r"\b(?:unary|binary|nary)(?=\()", lambda m: str(next(values)), schema)
 

@@ -1,10 +1,8 @@
 """The simulated clock of :func:`actbench.search.run_search`: one worker evaluating in turn, or several
-workers asynchronously, each evaluation finishing after the table's runtime of its function (syne-tune's
-simulator backend works alike)."""
+workers asynchronously, each evaluation finishing after what it is charged (the cost rule of
+:mod:`actbench.query.cost`; syne-tune's simulator backend works alike)."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from actbench.base.errors import SearchExhausted, UnknownFunctionError
 from actbench.base.text import plural
@@ -82,8 +80,6 @@ def run_async(bench, strategy, limits: Limits, n_workers: int) -> tuple[list, li
     """The simulated clock of :func:`run_search` with several workers: (steps in finish order, finish times)."""
     import heapq
 
-    runtimes = bench.metric("runtime_s")
-    fallback = float(np.nanmedian(runtimes)) if np.isfinite(runtimes).any() else 1.0
     pending = getattr(strategy, "pending", None)
     running: list[tuple[float, int, int]] = []  # (finish time, start order, row): a heap
     waiting: dict[int, list[str]] = {}  # row -> the names asked for it, told when it finishes
@@ -112,8 +108,8 @@ def run_async(bench, strategy, limits: Limits, n_workers: int) -> tuple[list, li
             if not new:  # evaluated earlier: its value is known, free
                 strategy.tell(name, rec.val_acc)
                 continue
-            duration = cost if cost > 0 or epoch is not None else fallback
-            heapq.heappush(running, (clock + duration, n_started, rec.row))
+            # it runs for what it is charged (the cost rule, actbench.query.cost: unknown runtimes included)
+            heapq.heappush(running, (clock + cost, n_started, rec.row))
             waiting[rec.row], started[rec.row] = [name], (rec, cost, epoch or 0)
             rows_started.add(rec.row)
             n_started += 1

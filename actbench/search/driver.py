@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from actbench.base.errors import LimitError
 from actbench.base.text import plural
+from actbench.query.budget import check_limits
 from actbench.search.base import SearchSpace, Strategy
 from actbench.search.clock import Limits, run_async, run_serial
 
@@ -37,7 +39,9 @@ class SearchResult:
         test_acc: its test accuracy.
         best_val: best validation accuracy so far; best_test: the test accuracy of that function.
         regret: table's best validation accuracy minus best_val.
-        seconds: simulated training seconds spent so far (the table's runtimes of the functions finished).
+        seconds: simulated training seconds spent so far (what the functions finished cost, by the cost rule
+            of :mod:`actbench.query.cost`).
+        wall_s: real seconds the search took (keeping it in a storage included).
         wall: simulated wall-clock seconds when each result arrived: with one worker the same as
             ``seconds``; with ``n_workers`` the time on the simulated clock (:func:`run_search`).
         n_workers: simulated workers.
@@ -124,7 +128,8 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
     if budget is None and max_seconds is None:
         raise ValueError("give budget= (distinct functions) or max_seconds= (simulated training seconds), or both")
     if budget is not None and not 1 <= budget <= len(bench):
-        raise ValueError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget}")
+        raise LimitError(f"budget must be between 1 and the table's {plural(len(bench), 'function')}, got {budget!r}")
+    check_limits(budget, max_seconds, evaluations_name="budget")
     if isinstance(strategy, str):
         from actbench.search.registry import make_strategy
 
@@ -167,4 +172,5 @@ def run_search(bench, strategy, *, budget: int | None = None, seed: int = 0, n_w
         from actbench.search.storage import save_study  # optuna: imported when a storage is given
 
         result.study = save_study(result, bench, storage, study_name, budget=budget).study_name
+        result.wall_s = time.perf_counter() - t0  # the real time of the search, keeping it included
     return result

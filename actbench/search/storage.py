@@ -39,8 +39,9 @@ def study_name_free(storage, name: str) -> None:
     """Raise ValueError when ``storage`` holds a study named ``name`` (checked before a search runs)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if name in optuna.study.get_all_study_names(storage):
-        raise ValueError(f"the storage holds a study named {name!r} already: give another study name (actbench "
-                         "search --study-name PREFIX) or delete it (optuna delete-study --study-name ...)")
+        raise ValueError(f"the storage holds a study named {name!r} already: give another study name "
+                         "(run_search(..., study_name=NAME); on the command line, actbench search --study-name "
+                         "PREFIX) or delete it (optuna delete-study --study-name ...)")
 
 
 def default_study_name(bench, strategy: str, seed: int) -> str:

@@ -11,6 +11,7 @@ import pytest
 from actbench import ActBench
 from actbench.interop import Objective
 from actbench.query.cost import median_known, run_costs
+from actbench.query.slots import params_of
 from actbench.table import Provenance, TableInfo, TableWriter
 from actbench.table.schema import CURVE_METRICS
 
@@ -45,6 +46,26 @@ def test_every_function_and_epoch_costs_the_same_by_every_route_and_spelling(min
     # at the end of training a function costs the table's runtime: the median of its runs' runtimes
     np.testing.assert_array_equal(final, mini.metric("runtime_s"))
     b.reset()
+
+
+def test_a_configspace_fidelity_and_a_configuration_key_cost_the_same(mini):
+    """The fidelity as a ConfigSpace configuration of the fidelity space (SMAC's and DEHB's way) and as the
+    configuration's own "epoch" key: the same cost as the plain number, for every epoch."""
+    from ConfigSpace import Configuration
+
+    obj = Objective(mini)
+    fs = obj.get_fidelity_space(seed=0)
+    table = mini.elapsed(aggregate=True)
+    for name in ("swish(x)", "pow(arctan(x),elu(x))", mini.names[777]):
+        row = mini.resolver.resolve(name).row
+        config = params_of(mini, row)
+        for k in range(1, mini.epochs + 1):
+            for call in (lambda: obj.evaluate(name, Configuration(fs, values={"epoch": k})),
+                         lambda: obj.evaluate({**config, "epoch": k})):
+                mini.budget.reset()
+                e = call()
+                assert e.cost == e.info["charged_s"] == table[row, k - 1] and e.info["epoch"] == k
+    mini.budget.reset()
 
 
 def test_per_seed_costs_are_each_runs_own(mini):

@@ -40,3 +40,41 @@ def slurm():
 
     with running_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture()
+def sqlite_connections(monkeypatch):
+    """Every ``sqlite3`` connection opened while the test runs (SQLAlchemy, and so Optuna's RDB storages,
+    open them through ``sqlite3.dbapi2.connect``), each knowing whether it was closed: a test checks that
+    actbench closed all it opened, on any Python (Python 3.13 also warns about an unclosed one when it is
+    collected; earlier Pythons close it silently, later)."""
+    import sqlite3
+
+    opened: list = []
+
+    class Tracked(sqlite3.Connection):
+        closed_by_caller = False
+
+        def close(self):
+            self.closed_by_caller = True
+            super().close()
+
+    real = sqlite3.dbapi2.connect
+
+    def connect(*args, **kwargs):
+        kwargs.setdefault("factory", Tracked)
+        conn = real(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", connect)
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    yield opened
+    for conn in opened:  # close what a failing test left open, quietly
+        if not conn.closed_by_caller:
+            conn.close()
+
+
+def leaked(connections) -> list:
+    """The connections of :func:`sqlite_connections` that nobody closed."""
+    return [c for c in connections if not c.closed_by_caller]

@@ -8,6 +8,7 @@ hardware our machines do not have), and the test lists how many there are.
 """
 
 import doctest
+import importlib.util
 import os
 import re
 import subprocess
@@ -25,6 +26,32 @@ _BLOCK = re.compile(r"(?:<!-- not run by the tests: (?P<why>[^>]*?) -->\n)?```py
 
 def _blocks(page: Path) -> list[tuple[str | None, str]]:
     return [(m["why"], m["code"]) for m in _BLOCK.finditer(page.read_text())]
+
+
+# the page imports these, and they import PyTorch
+_NEEDS_TORCH = ("actbench.nn", "generation")
+
+
+def _missing_packages(code: str) -> list[str]:
+    """The packages a script imports that are not installed (``actbench.nn`` and ``generation`` stand for
+    PyTorch, which they import)."""
+    import ast
+    import importlib.util
+
+    wanted = set()
+    for node in ast.walk(ast.parse(code)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for name in names:
+            wanted.add("torch" if name.startswith(_NEEDS_TORCH) else name.split(".")[0])
+    wanted.discard("actbench")
+    return sorted(n for n in wanted if importlib.util.find_spec(n) is None)
+
+
+def test_a_page_that_needs_a_missing_package_is_named():
+    code = "import numpy\nfrom actbench.nn import Activation\nimport generation.tasks\nimport no_such_package_here\n"
+    want = ["no_such_package_here"] + ([] if importlib.util.find_spec("torch") else ["torch"])
+    assert _missing_packages(code) == sorted(want)
 
 
 def test_only_blocks_that_need_missing_data_are_not_run():
@@ -48,6 +75,10 @@ def test_page_examples_run(page, tmp_path):
         runner.run(test)
         assert runner.failures == 0, f"{page.name}: a >>> example gives other output (see above)"
     if script:
+        missing = _missing_packages("\n".join(script))
+        if missing:
+            pytest.skip(f"{page.name}'s examples need {', '.join(missing)}, not installed here (the README's test "
+                        "command installs it; PyTorch: pip install 'actbench[torch]')")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}  # generation/ is used from a clone, as the docs say
         done = subprocess.run([sys.executable, "-c", "\n".join(script)], cwd=tmp_path, capture_output=True,
                               text=True, timeout=300, env=env)

@@ -170,21 +170,22 @@ def test_run_search_keeps_its_trials_in_an_optuna_storage_the_dashboard_reads(mi
     url = f"sqlite:///{tmp_path / 'searches.db'}"
     r = run_search(mini, "random", budget=12, seed=3, storage=url)
     sh = run_search(mini, "sh", budget=30, seed=0, storage=url)
-    study = optuna.load_study(study_name=r.study, storage=url)
+    storage = optuna.storages.RDBStorage(url)  # the test's own reader: closed at the end
+    study = optuna.load_study(study_name=r.study, storage=storage)
     assert r.study == "mini-random-seed3" and len(study.trials) == 12
     for t, name, val, test in zip(study.trials, r.names, r.val_acc, r.test_acc):
         assert t.user_attrs["function"] == name
         assert t.value == (0.0 if math.isnan(val) else val) and t.user_attrs["diverged"] == math.isnan(val)
         assert mini.resolver.resolve(name).row == mini.resolver.resolve(
             "{binary}({unary_1}(x),{unary_2}(x))".format(**t.params)).row
-    mf = optuna.load_study(study_name=sh.study, storage=url)
+    mf = optuna.load_study(study_name=sh.study, storage=storage)
     states = {t.state.name for t in mf.trials}
     assert states == {"COMPLETE", "PRUNED"} and len(mf.trials) == len(set(sh.names))
     assert any(t.intermediate_values for t in mf.trials)
     with pytest.raises(ValueError, match="holds a study named 'mini-random-seed3' already"):
         run_search(mini, "random", budget=12, seed=3, storage=url)
 
-    app = wsgi(optuna.storages.RDBStorage(url))
+    app = wsgi(storage)
 
     def get(path):
         env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": BytesIO()}
@@ -199,6 +200,7 @@ def test_run_search_keeps_its_trials_in_an_optuna_storage_the_dashboard_reads(mi
     detail = get(f"/api/studies/{listed['mini-random-seed3']['study_id']}")
     assert len(detail["trials"]) == 12
     assert any(a["key"] == "function" for a in detail["trials"][0]["user_attrs"])
+    storage.engine.dispose()
 
 
 def test_actbench_search_storage_from_the_command_line(tmp_path, capsys):
@@ -210,9 +212,11 @@ def test_actbench_search_storage_from_the_command_line(tmp_path, capsys):
     assert main(["search", "--strategy", "random", "optuna:tpe", "--repeats", "2", "--budget", "10",
                  "--storage", url, "--study-name", "trial"]) == 0
     assert "kept 4 searches as Optuna studies" in capsys.readouterr().out
-    names = sorted(optuna.get_all_study_names(url))
+    storage = optuna.storages.RDBStorage(url)  # the test's own reader: closed at the end
+    names = sorted(optuna.get_all_study_names(storage))
     assert names == ["trial-optuna:tpe-seed0", "trial-optuna:tpe-seed1", "trial-random-seed0", "trial-random-seed1"]
-    assert all(len(optuna.load_study(study_name=n, storage=url).trials) == 10 for n in names)
+    assert all(len(optuna.load_study(study_name=n, storage=storage).trials) == 10 for n in names)
+    storage.engine.dispose()
 
 
 def test_the_docs_table_is_the_one_its_json_gives():

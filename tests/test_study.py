@@ -45,6 +45,26 @@ TINY = get_recipe("digits").model_copy(update={"name": "digits-tiny", "epochs": 
                                                "description": "digits CNN, 6 epochs, 1 seed (test recipe)"})
 
 
+@pytest.fixture(autouse=True)
+def _close_the_tests_storages(monkeypatch):
+    """The tests drive workers' Optuna studies by hand (``st.optuna_study(...)``): their storages are closed
+    after each test, as a worker closes its own."""
+    from actbench.sources.study import close_storage
+
+    opened = []
+    real = Study.optuna_study
+
+    def tracked(self, **kw):
+        ost = real(self, **kw)
+        opened.append(ost)
+        return ost
+
+    monkeypatch.setattr(Study, "optuna_study", tracked)
+    yield
+    for ost in opened:
+        close_storage(ost._storage)
+
+
 def _study(tmp_path, **kw) -> Study:
     args = dict(task="digits", features=MINI, budget=10, feature_set="fim", recipe=TINY, heartbeat_s=1, grace_s=4)
     return Study.create(tmp_path / "st", **{**args, **kw})
@@ -430,7 +450,7 @@ def test_readers_create_and_migrate_nothing_and_mask_credentials(tmp_path, capsy
 
     st = _study(tmp_path, budget=3)
     other = tmp_path / "unrelated.db"
-    with sqlite3.connect(other) as db:
+    with contextlib.closing(sqlite3.connect(other)) as db, db:  # closed, not only committed
         db.execute("CREATE TABLE notes (text TEXT)")
     before = other.read_bytes()
     _set_storage(st, f"sqlite:///{other}")

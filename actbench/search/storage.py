@@ -9,6 +9,9 @@ arrived on the simulated clock). A function that a multi-fidelity strategy evalu
 trial with the values at those epochs as intermediate values: COMPLETE when it reached the last epoch,
 PRUNED otherwise. The study's user attributes say which table, strategy, seed and budget.
 
+A storage given as a URL is opened for the call and closed when it returns (its database connections too);
+a storage object given by the caller is the caller's to close.
+
 >>> import optuna
 >>> from actbench import ActBench
 >>> from actbench.search import run_search
@@ -20,6 +23,8 @@ PRUNED otherwise. The study's user attributes say which table, strategy, seed an
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from actbench._version import __version__
 from actbench.base.errors import MissingExtraError
@@ -35,10 +40,29 @@ from actbench.search.params import params_of, search_space
 __all__ = ["default_study_name", "save_study", "study_name_free"]
 
 
+@contextmanager
+def opened(storage) -> Iterator:
+    """``storage`` as an Optuna storage for the duration of a ``with`` block: a URL is opened
+    (:func:`actbench.sources.study.open_storage`) and closed with its connections at the end; a storage object
+    is passed through, left open."""
+    if not isinstance(storage, str):
+        yield storage
+        return
+    from actbench.sources.study import close_storage, open_storage
+
+    store = open_storage(storage)
+    try:
+        yield store
+    finally:
+        close_storage(store)
+
+
 def study_name_free(storage, name: str) -> None:
     """Raise ValueError when ``storage`` holds a study named ``name`` (checked before a search runs)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if name in optuna.study.get_all_study_names(storage):
+    with opened(storage) as store:
+        taken = name in optuna.study.get_all_study_names(store)
+    if taken:
         raise ValueError(f"the storage holds a study named {name!r} already: give another study name "
                          "(run_search(..., study_name=NAME); on the command line, actbench search --study-name "
                          "PREFIX) or delete it (optuna delete-study --study-name ...)")
@@ -51,12 +75,19 @@ def default_study_name(bench, strategy: str, seed: int) -> str:
 
 def save_study(result, bench, storage, study_name: str | None = None, *, budget: int | None = None) -> optuna.Study:
     """Write ``result`` (a :class:`actbench.search.SearchResult` on ``bench``) as a new study in ``storage`` (a
-    URL such as ``sqlite:///searches.db`` or ``postgresql://...``, or an Optuna storage object).
+    URL such as ``sqlite:///searches.db`` or ``postgresql://...``, opened and closed here, or an Optuna storage
+    object, left open). Returns the study (on a URL's storage, its connections are closed: reading it again
+    opens new ones).
 
     Raises:
         ValueError: a study of that name exists already in the storage (nothing is written).
     """
-    name = study_name or default_study_name(bench, result.strategy, result.seed)
+    with opened(storage) as store:
+        return _save(result, bench, store, study_name or default_study_name(bench, result.strategy, result.seed),
+                     budget)
+
+
+def _save(result, bench, storage, name: str, budget: int | None) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.create_study(storage=storage, study_name=name, direction="maximize")

@@ -141,7 +141,15 @@ def _rdb(optuna, url: str, *, heartbeat_s, grace_s, max_retry, read_only: bool):
                 kwargs["heartbeat_stale_trial_callback"] = retry(max_retry=max_retry)
             else:
                 kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
-        return optuna.storages.RDBStorage(url, **kwargs)
+        # built in two steps so that the engine can be closed when the constructor fails after connecting (a
+        # damaged or foreign database): otherwise its connection stays open until the garbage collector finds it
+        storage = optuna.storages.RDBStorage.__new__(optuna.storages.RDBStorage)
+        try:
+            storage.__init__(url, **kwargs)
+        except BaseException:
+            close_storage(storage)
+            raise
+        return storage
 
 
 def load_study(folder: str | os.PathLike, cfg: dict[str, Any] | None = None, *, storage=None, **storage_kw):
@@ -150,13 +158,18 @@ def load_study(folder: str | os.PathLike, cfg: dict[str, Any] | None = None, *, 
     optuna = _optuna()
     cfg = read_config(folder) if cfg is None else cfg
     url = storage_url(folder, cfg)
-    storage = open_storage(url, **storage_kw) if storage is None else storage
+    opened = storage is None
+    storage = open_storage(url, **storage_kw) if opened else storage
     try:
         return optuna.load_study(study_name=cfg["name"], storage=storage)
     except KeyError as e:
+        if opened:
+            close_storage(storage)
         raise ValueError(f"the storage {mask_url(url)} has no study {cfg['name']!r}; is this the "
                          "folder's storage (study.json 'storage')?") from e
     except Exception as e:  # noqa: BLE001 - a damaged or unreachable database
+        if opened:
+            close_storage(storage)
         raise StudyStorageError(_storage_message(url, e)) from e
 
 
@@ -224,11 +237,13 @@ def study_table(folder: str | os.PathLike) -> Path:
 def close_storage(storage) -> None:
     """Close a storage's database connections (an RDB storage's engine keeps a pool of them open: a process
     that opens a study table again and again would otherwise hold one more connection each time, until the
-    server refuses clients)."""
+    server refuses clients). A study's storage as Optuna holds it (an RDB storage inside Optuna's cache
+    wrapper) is closed too."""
+    storage = getattr(storage, "_backend", storage)  # optuna.storages._CachedStorage keeps the RDB storage there
     engine = getattr(storage, "engine", None)
     if engine is not None:
         remove = getattr(storage, "remove_session", None)
-        if remove is not None:
+        if remove is not None and hasattr(storage, "scoped_session"):  # absent when its constructor failed early
             remove()
         engine.dispose()
 

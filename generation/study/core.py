@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from actbench.lang.ops import BASELINES
-from actbench.sources.study import STUDY_FILE, TABLE_FILE, open_storage, recorded, storage_url, study_table
+from actbench.sources.study import (STUDY_FILE, TABLE_FILE, close_storage, open_storage, recorded, storage_url,
+                                   study_table)
 from actbench.base.files import atomic_write, sha256_file, write_atomic
 from generation.recipes import Recipe
 from generation.study.config import SAMPLERS, StudyConfig, StudyError, _now, _training_names
@@ -127,10 +130,13 @@ class Study:
 
         path.mkdir(parents=True, exist_ok=True)
         url = storage_url(path, cfg.model_dump())
+        storage = open_storage(url)
         try:
-            optuna.create_study(study_name=cfg.name, storage=open_storage(url), direction="maximize")
+            optuna.create_study(study_name=cfg.name, storage=storage, direction="maximize")
         except optuna.exceptions.DuplicatedStudyError as e:
             raise StudyError(f"the storage {url} already has a study named {cfg.name!r}; pick another --name") from e
+        finally:
+            close_storage(storage)
         write_atomic(path / "candidates.txt", "\n".join(names) + "\n", fsync=True)
         with atomic_write(path / "embedding.npy", hidden=True) as tmp, open(tmp, "wb") as f:
             np.save(f, np.asarray(emb, dtype=np.float64), allow_pickle=False)
@@ -155,16 +161,36 @@ class Study:
     def storage_url(self) -> str:
         return storage_url(self.path, self.config.model_dump())
 
+    @contextmanager
+    def reading(self) -> Iterator:
+        """The study's ``optuna.Study`` for reading, its storage's connections closed at the end of the
+        ``with`` block."""
+        import optuna
+
+        storage = open_storage(self.storage_url)
+        try:
+            yield optuna.load_study(study_name=self.config.name, storage=storage)
+        finally:
+            close_storage(storage)
+
     def optuna_study(self, *, worker: str | None = None):
         """The study's ``optuna.Study``: for a worker (``worker`` given) with the sampler and a heartbeat
-        storage whose stale trials are re-queued (the worker enforces ``max_retry``), else for reading."""
+        storage whose stale trials are re-queued (the worker enforces ``max_retry``), else for reading. Its
+        storage stays open: close it with :func:`actbench.sources.study.close_storage` (or read through
+        :meth:`reading`, which does)."""
         import optuna
 
         cfg = self.config
+        sampler = None if worker is None else self._sampler(worker)  # before the storage: it may refuse
         if worker is None:
-            return optuna.load_study(study_name=cfg.name, storage=open_storage(self.storage_url))
-        storage = open_storage(self.storage_url, heartbeat_s=cfg.heartbeat_s, grace_s=cfg.grace_s, max_retry=None)
-        return optuna.load_study(study_name=cfg.name, storage=storage, sampler=self._sampler(worker))
+            storage = open_storage(self.storage_url)
+        else:
+            storage = open_storage(self.storage_url, heartbeat_s=cfg.heartbeat_s, grace_s=cfg.grace_s, max_retry=None)
+        try:
+            return optuna.load_study(study_name=cfg.name, storage=storage, sampler=sampler)
+        except BaseException:
+            close_storage(storage)
+            raise
 
     def _sampler(self, worker: str):
         import optuna
@@ -185,7 +211,8 @@ class Study:
                                 embedding=self.embedding, form="index")
 
     def trials(self):
-        return self.optuna_study().get_trials(deepcopy=False)
+        with self.reading() as ost:
+            return ost.get_trials(deepcopy=False)
 
     def status(self) -> dict:
         from optuna.trial import TrialState
@@ -232,19 +259,20 @@ class Study:
         import optuna
         from optuna.trial import TrialState
 
-        ost = self.optuna_study()
-        trials = {t.number: t for t in ost.get_trials(deepcopy=False)}
-        t = trials.get(number)
-        if t is None or t.state != TrialState.RUNNING:
-            raise StudyError(f"trial {number} is {'not in the study' if t is None else t.state.name.lower()}; only a "
-                             "running trial can be re-queued (python -m generation.study status lists them)")
-        ost.tell(number, state=TrialState.FAIL)
-        history = [*t.system_attrs.get("retry_history", []), number]
-        ost.add_trial(optuna.trial.create_trial(
-            state=TrialState.WAITING, params=t.params, distributions=t.distributions,
-            user_attrs={k: v for k, v in t.user_attrs.items() if k in ("function",)},
-            system_attrs={"failed_trial": history[0], "retry_history": history}))
-        return max(tr.number for tr in ost.get_trials(deepcopy=False))
+        with self.reading() as ost:
+            trials = {t.number: t for t in ost.get_trials(deepcopy=False)}
+            t = trials.get(number)
+            if t is None or t.state != TrialState.RUNNING:
+                raise StudyError(f"trial {number} is {'not in the study' if t is None else t.state.name.lower()}; "
+                                 "only a running trial can be re-queued (python -m generation.study status lists "
+                                 "them)")
+            ost.tell(number, state=TrialState.FAIL)
+            history = [*t.system_attrs.get("retry_history", []), number]
+            ost.add_trial(optuna.trial.create_trial(
+                state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+                user_attrs={k: v for k, v in t.user_attrs.items() if k in ("function",)},
+                system_attrs={"failed_trial": history[0], "retry_history": history}))
+            return max(tr.number for tr in ost.get_trials(deepcopy=False))
 
     # --- admission ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import traceback
 
 import numpy as np
 
-from actbench.sources.study import recorded
+from actbench.sources.study import close_storage, recorded
 from generation.study.core import Study
 from generation.study.heartbeat import Heartbeat, quiet_optuna
 
@@ -33,10 +33,13 @@ def work(study: Study, *, data, device: str = "cpu", worker: str | None = None, 
     ost = study.optuna_study(worker=worker)
     storage = ost._storage  # Optuna keeps heartbeats per trial id, which only the storage API takes
     beats = hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None
-    with quiet_optuna():
-        return _work(study, ost, storage, beats, data=data, device=device, worker=worker,
-                     max_functions=max_functions, time_limit_s=time_limit_s, poll=poll,
-                     checkpoint_every_s=checkpoint_every_s, log=log)
+    try:
+        with quiet_optuna():
+            return _work(study, ost, storage, beats, data=data, device=device, worker=worker,
+                         max_functions=max_functions, time_limit_s=time_limit_s, poll=poll,
+                         checkpoint_every_s=checkpoint_every_s, log=log)
+    finally:
+        close_storage(storage)  # the worker's database connections, whatever ended its loop
 
 
 def _work(study: Study, ost, storage, beats: bool, *, data, device, worker, max_functions, time_limit_s, poll,

@@ -149,3 +149,37 @@ def test_a_search_kept_in_a_storage_counts_the_storing_in_its_time(mini, tmp_pat
     monkeypatch.setattr(storage, "save_study", slow)
     r = run_search(mini, "random", budget=3, seed=0, storage=f"sqlite:///{tmp_path / 's.db'}")
     assert r.wall_s >= 0.3
+
+
+def test_syne_tune_backend_refuses_what_it_cannot_make_reproducible(mini, monkeypatch):
+    import sys
+
+    from syne_tune.backend.simulator_backend.simulator_backend import SimulatorBackend
+
+    from actbench.base.errors import MissingExtraError
+    from actbench.interop import syne_tune_backend, syne_tune_blackbox
+
+    bb = syne_tune_blackbox(mini)
+    backend = syne_tune_backend(bb)
+    assert backend.tuner_sleep_time == pytest.approx(np.median(mini.elapsed(aggregate=True)[:, 0]) / 20, rel=0.05)
+    monkeypatch.delattr(SimulatorBackend, "_advance_by_outside_time")  # a release without the replaced step
+    with pytest.raises(MissingExtraError, match="no _advance_by_outside_time step to replace"):
+        syne_tune_backend(bb)
+    monkeypatch.setitem(sys.modules, "syne_tune.blackbox_repository.simulated_tabular_backend", None)
+    with pytest.raises(MissingExtraError, match="pip install syne-tune"):
+        syne_tune_backend(bb)
+
+
+def test_best_at_an_epoch_needs_learning_curves(tmp_path):
+    from actbench.table import Provenance, TableInfo, TableWriter
+
+    path = tmp_path / "flat.h5"  # a SYNTHETIC table without curves, written here
+    with TableWriter(path, info=TableInfo(benchmark="flat", space="act-bench", n_seeds=1),
+                     provenance=Provenance.now(source="test-fixture", description="synthetic values")) as w:
+        w.add("add(relu(x),zero(x))", {"val_acc": 0.9, "test_acc": 0.89, "runtime_s": 60.0})
+    flat = ActBench(path)
+    assert flat.best(1)["val_acc"].tolist() == [0.9]
+    with pytest.raises(FidelityError, match="has no learning curves"):
+        flat.best(1, epoch=1)
+    with pytest.raises(ValueError, match="has no learning curves"):
+        flat.elapsed()

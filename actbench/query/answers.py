@@ -107,14 +107,7 @@ class Answers:
 
     def cost(self, row: int, seed: int | None, epoch) -> float:
         """What a first query of ``row`` (at ``epoch``, of ``seed``) costs, by the rule; uncharged."""
-        if epoch is None:
-            j = None if seed is None else self.seed_index(seed)
-            return self.costs.charge(self.costs.final(row, j))
-        k = self.epoch_of(epoch)
-        view, i = self.views.view(row)
-        measured = view["median"]["runtime_s"][i, k - 1] if seed is None else \
-            view["seed"]["runtime_s"][i, self.seed_index(seed), k - 1]
-        return self.costs.charge(float(measured), k)
+        return self.answer(row, seed, epoch)["cost_s"]
 
     # --- every row ---------------------------------------------------------------------------------
 
